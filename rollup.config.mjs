@@ -1,0 +1,47 @@
+import typescript from '@rollup/plugin-typescript'
+import terser from '@rollup/plugin-terser'
+import { nodeResolve } from '@rollup/plugin-node-resolve'
+import { dts } from 'rollup-plugin-dts'
+
+const ts = () =>
+  typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined })
+
+// Only the script-tag files are minified; the ESM and proxy builds stay readable for bundlers and stack traces.
+const minify = () =>
+  terser({
+    ecma: 2020,
+    compress: { passes: 3, unsafe_arrows: true, pure_getters: true },
+    // Underscore-prefixed properties are internal; stored records and wire fields never start with one.
+    mangle: { properties: { regex: /^_/ } },
+    format: { comments: false },
+  })
+
+const browser = (input, file, name) => ({
+  input,
+  output: { file, format: 'iife', name, strict: false },
+  plugins: [nodeResolve({ browser: true }), ts(), minify()],
+})
+
+export default [
+  {
+    input: 'src/index.ts',
+    external: ['idb-keyval'],
+    output: { file: 'dist/flameup.mjs', format: 'es' },
+    plugins: [ts()],
+  },
+  browser('src/global.ts', 'dist/flameup.min.js'),
+  browser('src/snippet.ts', 'dist/snippet.min.js'),
+  {
+    input: 'src/proxy/index.ts',
+    output: { file: 'dist/proxy.mjs', format: 'es' },
+    plugins: [ts()],
+  },
+  {
+    input: 'src/proxy/cli.ts',
+    external: ['node:http', 'node:process'],
+    output: { file: 'dist/proxy-cli.mjs', format: 'es', banner: '#!/usr/bin/env node' },
+    plugins: [ts()],
+  },
+  { input: 'src/index.ts', output: { file: 'dist/flameup.d.ts', format: 'es' }, plugins: [dts()] },
+  { input: 'src/proxy/index.ts', output: { file: 'dist/proxy.d.ts', format: 'es' }, plugins: [dts()] },
+]

@@ -1,0 +1,1 @@
+export { FlameupError } from './errors'
