@@ -1,4 +1,4 @@
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type BrowserContext } from 'playwright-core'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,27 +16,28 @@ const FLAGS = [
   '--disable-sync',
 ]
 
+/** A fresh profile directory; pass it to `launchChromium` twice to simulate a browser restart. */
+export const newProfile = () => mkdtempSync(join(tmpdir(), 'flameup-chromium-'))
+
 /**
- * Starts headless Chromium with a fresh profile dir. A persistent context is used so that
- * IndexedDB lives on disk across reloads and tabs, as for a real user. Close with `close()`.
+ * Starts headless Chromium on a profile directory. A persistent context keeps IndexedDB on disk
+ * across reloads, tabs and restarts, as for a real user.
  */
-export const launchChromium = async (): Promise<{
-  browser: Browser
-  context: import('playwright-core').BrowserContext
-  close: () => Promise<void>
-}> => {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'flameup-chromium-'))
-  const context = await chromium.launchPersistentContext(userDataDir, {
+export const launchChromium = async (
+  profile = newProfile(),
+  { keepProfile = false } = {},
+): Promise<{ context: BrowserContext; profile: string; close: () => Promise<void> }> => {
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: FLAGS,
   })
   return {
-    browser: context.browser()!,
     context,
+    profile,
     close: async () => {
       await context.close().catch(() => {})
-      rmSync(userDataDir, { recursive: true, force: true })
+      if (!keepProfile) rmSync(profile, { recursive: true, force: true })
     },
   }
 }
