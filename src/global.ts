@@ -1,1 +1,45 @@
-export {}
+import { createFlameup } from './client'
+import type { Flameup, FlameupConfig } from './types'
+
+/** What dist/snippet.min.js leaves on `window.flameup`: calls recorded as [method, arguments, time]. */
+interface Stub {
+  q?: [string, ArrayLike<any>, number][]
+  init?: (config: FlameupConfig) => Flameup | undefined
+}
+
+const w = window as unknown as { flameup?: Stub | Flameup }
+const stub: Stub = (w.flameup as Stub) || {}
+const calls = (stub.q ||= [])
+const script = document.currentScript as HTMLScriptElement | null
+
+/**
+ * Creates the client, makes it `window.flameup`, and replays what the page called before, in
+ * order and exactly once. A mistake in a replayed call is logged: nobody could catch it.
+ */
+const init = (config: FlameupConfig) => {
+  let flameup: Flameup
+  try {
+    flameup = createFlameup(config)
+  } catch (error) {
+    return void console.error(error)
+  }
+  w.flameup = flameup
+  for (const [method, args, calledAt] of calls.splice(0)) {
+    if (method == 'identify') (flameup.identify as any)(args[0], args[1], calledAt).catch(console.error)
+    else if (method != 'init') (flameup as any)[method](...Array.from(args))
+  }
+  return flameup
+}
+
+const queuedInit = calls.find(([method]) => method == 'init')
+const data = script?.dataset || {}
+if (queuedInit) init(queuedInit[1][0])
+else if (data.proxyUrl || data.workspaceId)
+  init({ proxyUrl: data.proxyUrl, workspaceId: data.workspaceId, apiKey: data.apiKey, apiHost: data.apiHost })
+else {
+  // Loaded before anything called init (or without the inline stub): keep recording until it is.
+  for (const method of ['identify', 'flush', 'on', 'optOut', 'optIn'])
+    (stub as any)[method] ||= (...args: unknown[]) => void calls.push([method, args, Date.now()])
+  stub.init = init
+  w.flameup = stub
+}

@@ -1,1 +1,14 @@
-export { FlameupError } from './errors'
+export { createFlameup } from './client'
+export { FlameupError, type FlameupErrorCode } from './errors'
+export type {
+  DeliveredEvent,
+  DropReason,
+  DroppedEvent,
+  Flameup,
+  FlameupConfig,
+  FlameupEventName,
+  FlameupEvents,
+  PausedEvent,
+  Person,
+  Traits,
+} from './types'

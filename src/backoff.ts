@@ -1,0 +1,13 @@
+/** Full-jitter exponential backoff: a random delay in [0, min(max, base * 2^attempt)]. */
+export const backoff = (attempt: number, base: number, max: number, rand = Math.random) =>
+  rand() * Math.min(max, base * 2 ** attempt)
+
+/**
+ * Milliseconds a `Retry-After` header asks to wait (delta-seconds or an HTTP date), or undefined
+ * when it is missing or unreadable. A date in the past means "now".
+ */
+export const parseRetryAfter = (header: string | null | undefined, now: number): number | undefined => {
+  if (!header) return
+  const wait = /^\s*\d+\s*$/.test(header) ? +header * 1000 : Date.parse(header) - now
+  return wait == wait ? Math.max(0, wait) : undefined
+}

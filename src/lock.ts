@@ -1,0 +1,27 @@
+import type { Store } from './store'
+
+const LOCK_NAME = 'flameup-flush'
+const LEASE_KEY = 'lease'
+/** Longer than one round can take (a request times out at 30 s), short enough to outlive a dead tab. */
+const LEASE_TTL = 60000
+
+/**
+ * Runs `task` while no other tab of the origin flushes. Web Locks queue us behind the holder and
+ * release on tab death; without them a lease record in the store expires instead. Resolves to
+ * false when the lease is held elsewhere and the task did not run.
+ */
+export const createLock = (store: Store, owner: string) => async (task: () => Promise<unknown>): Promise<boolean> => {
+  if (typeof navigator != 'undefined' && navigator.locks) {
+    await navigator.locks.request(LOCK_NAME, task)
+    return true
+  }
+  const lease = await store.get(LEASE_KEY)
+  if (lease && lease[0] != owner && lease[1] > Date.now()) return false
+  await store.setMany([[LEASE_KEY, [owner, Date.now() + LEASE_TTL]]])
+  try {
+    await task()
+  } finally {
+    await store.delMany([LEASE_KEY])
+  }
+  return true
+}
