@@ -1,1 +1,50 @@
-export {}
+import { createServer } from 'node:http'
+import { createNodeListener, createProxyHandler } from './index'
+
+const fail = (message: string): never => {
+  process.stderr.write('flameup-proxy: ' + message + '\n')
+  process.exit(1)
+}
+
+const env = process.env
+const missing = ['FLAMEUP_API_KEY', 'FLAMEUP_WORKSPACE_ID'].filter((name) => !env[name])
+if (missing.length) fail(missing.join(' and ') + (missing.length > 1 ? ' are' : ' is') + ' required')
+
+const port = Number(env.PORT || 8787)
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail('PORT must be a port number, not ' + env.PORT)
+const host = env.HOST || '127.0.0.1'
+const timeoutMs = Number(env.FLAMEUP_TIMEOUT_MS || 10000)
+if (!(timeoutMs > 0)) fail('FLAMEUP_TIMEOUT_MS must be a positive number of milliseconds')
+const apiHost = env.FLAMEUP_API_HOST || 'https://api.flameup.ai'
+if (!/^https?:\/\/[^/]/.test(apiHost)) fail('FLAMEUP_API_HOST must be an http(s) URL')
+const allowedOrigins = (env.FLAMEUP_ALLOWED_ORIGINS || '')
+  .split(',')
+  .map((origin) => origin.trim())
+  .filter(Boolean)
+
+const handler = createProxyHandler({
+  apiKey: env.FLAMEUP_API_KEY!,
+  workspaceId: env.FLAMEUP_WORKSPACE_ID!,
+  apiHost,
+  allowedOrigins,
+  timeoutMs,
+  log: (line) => process.stderr.write('flameup-proxy: ' + line + '\n'),
+})
+
+const server = createServer(createNodeListener(handler))
+server.on('error', (error) => fail(error.message))
+server.listen(port, host, () => {
+  const address = server.address()
+  const bound = typeof address == 'object' && address ? address.port : port
+  const shown = host.includes(':') ? '[' + host + ']' : host
+  process.stdout.write('flameup-proxy listening on http://' + shown + ':' + bound + '\n')
+})
+
+const stop = () => {
+  // Finish the requests in flight, drop idle keep-alive sockets, and give up after five seconds.
+  server.close(() => process.exit(0))
+  server.closeIdleConnections()
+  setTimeout(() => process.exit(0), 5000).unref()
+}
+process.once('SIGINT', stop)
+process.once('SIGTERM', stop)

@@ -1,0 +1,125 @@
+// No node:http import, not even of types: the bundle must load on Workers and Deno, and its
+// declarations must not need @types/node. These are the parts of node:http's IncomingMessage and
+// ServerResponse (and Express's, which extend them) that the adapter uses.
+// `any` because that is how @types/node types its listeners; anything narrower fails to match them.
+type Listener = (...args: any[]) => void
+
+/** What the adapter reads from node:http's `IncomingMessage`. */
+export interface NodeRequest {
+  method?: string
+  url?: string
+  headers: Record<string, string | string[] | undefined>
+  socket?: unknown
+  complete: boolean
+  on(event: string, listener: Listener): unknown
+  once(event: string, listener: Listener): unknown
+  off(event: string, listener: Listener): unknown
+  pause(): unknown
+  resume(): unknown
+}
+
+/** What the adapter calls on node:http's `ServerResponse`. */
+export interface NodeResponse {
+  writeHead(status: number, headers: Record<string, string>): unknown
+  end(body?: Uint8Array): unknown
+  destroy(): unknown
+}
+
+const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(',')[0].trim()
+
+/** The request body as a web stream, paused while the reader is behind (backpressure). */
+const bodyOf = (req: NodeRequest) => {
+  const onData = (chunk: Uint8Array) => {
+    try {
+      controller.enqueue(chunk)
+      if ((controller.desiredSize ?? 0) <= 0) req.pause()
+    } catch {
+      // The reader cancelled (a body over the limit): the rest is drained and dropped.
+    }
+  }
+  let controller: ReadableStreamDefaultController<Uint8Array>
+  // close() and error() throw once the stream is cancelled or closed; then there is no one to tell.
+  const settle = (fn: () => void) => {
+    try {
+      fn()
+    } catch {
+      // Already settled.
+    }
+  }
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c
+      req.on('data', onData)
+      req.once('end', () => settle(() => c.close()))
+      req.once('error', (error) => settle(() => c.error(error)))
+      req.once('close', () => settle(() => !req.complete && c.error(new Error('the client went away'))))
+    },
+    pull() {
+      req.resume()
+    },
+    cancel() {
+      req.off('data', onData)
+      // Reading on without a listener discards the rest, so the client still gets the answer.
+      req.resume()
+    },
+  })
+}
+
+/**
+ * The Fetch Request for a node:http request. Behind a reverse proxy the page's origin is rebuilt
+ * from X-Forwarded-Proto and X-Forwarded-Host: a cross-origin page cannot set those without a
+ * preflight, and preflights carry no custom header values, so they cannot widen the origin check.
+ */
+export const toRequest = (req: NodeRequest): Request => {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name.startsWith(':')) continue
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item)
+  }
+  const secure = (req.socket as { encrypted?: boolean } | null)?.encrypted
+  const protocol = first(req.headers['x-forwarded-proto']) || (secure ? 'https' : 'http')
+  const host = first(req.headers['x-forwarded-host']) || req.headers.host || 'localhost'
+  const method = req.method || 'GET'
+  const hasBody = method != 'GET' && method != 'HEAD'
+  // `duplex` is required by Node for a stream body and missing from the DOM RequestInit type.
+  return new Request(protocol + '://' + host + (req.url || '/'), {
+    method,
+    headers,
+    body: hasBody ? bodyOf(req) : null,
+    duplex: 'half',
+  } as RequestInit)
+}
+
+const writeResponse = async (response: Response, res: NodeResponse) => {
+  const body = new Uint8Array(await response.arrayBuffer())
+  const headers: Record<string, string> = {}
+  response.headers.forEach((value, name) => (headers[name] = value))
+  if (response.status != 204 && response.status != 304) headers['content-length'] = String(body.byteLength)
+  res.writeHead(response.status, headers)
+  res.end(body.byteLength ? body : undefined)
+}
+
+/**
+ * Mounts a Fetch-standard handler (such as `createProxyHandler(...)`) on `node:http`, Express or
+ * Connect: `http.createServer(createNodeListener(handler))` or `app.use('/flameup', ...)`. Mount it
+ * before any body parser, which would consume the body first.
+ */
+export const createNodeListener =
+  (handler: (request: Request) => Promise<Response>) =>
+  async (req: NodeRequest, res: NodeResponse): Promise<void> => {
+    let response: Response
+    try {
+      response = await handler(toRequest(req))
+    } catch {
+      // new Request() refuses a malformed Host or a method such as CONNECT.
+      response = new Response(JSON.stringify({ error: 'Bad Request', message: 'The request could not be read', code: 400 }), {
+        status: 400,
+        headers: { 'Content-Type': 'application/json' },
+      })
+    }
+    try {
+      await writeResponse(response, res)
+    } catch {
+      res.destroy()
+    }
+  }
