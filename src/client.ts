@@ -18,37 +18,27 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
   const settings = resolveConfig(config)
   const log = settings.debug ? (...args: unknown[]) => console.log('[flameup]', ...args) : () => {}
   const { on, emit } = createEmitter<FlameupEvents>()
+  const logAndEmit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => {
+    log(event, payload)
+    emit(event, payload)
+  }
   const store = openStore(settings.storage, log)
-  const queue = createQueue(store, settings, (call, reason) => {
-    log('dropped', reason, call.messageId)
-    emit('dropped', { messageId: call.messageId, userId: call.userId, reason })
-  }, log)
+  const queue = createQueue(store, settings, ({ messageId, userId }, reason) => logAndEmit('dropped', { messageId, userId, reason }), log)
   const unchanged = createUnchanged(store)
-  const flusher = createFlusher({
-    settings,
-    queue,
-    transport: createTransport(settings),
-    unchanged,
-    lock: createLock(store, uuid()),
-    emit: (event, payload) => {
-      log(event, payload)
-      emit(event, payload)
-    },
-    log,
-  })
+  const flusher = createFlusher(settings, queue, createTransport(settings), unchanged, createLock(store, uuid()), logAndEmit, log)
   let optedOut: boolean | undefined
 
   // Start-up reads the store once: consent, delivered hashes, and calls an earlier page left queued.
   const ready = queue
-    .load(Date.now())
-    .then(({ calls, meta }) => {
+    ._load(Date.now())
+    .then(({ _calls: calls, _meta: meta }) => {
       optedOut ??= !!meta[OPT_OUT_KEY]
-      if (calls.length && !optedOut) flusher.schedule(0)
-      return unchanged.load(meta, Date.now())
+      if (calls.length && !optedOut) flusher._schedule(0)
+      return unchanged._load(meta, Date.now())
     })
     .catch(log)
 
-  const stopWatching = watchPage(flusher.online, flusher.flushOnHide)
+  const stopWatching = watchPage(flusher._online, flusher._hide)
 
   /** `calledAt` is internal: the script tag replays stub calls with the time they were made. */
   const identify = (userId: string, traits?: Traits, calledAt?: number): Promise<void> => {
@@ -62,13 +52,12 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     const now = Date.now()
     return ready.then(() => {
       const hash = hashOf(json)
-      if (optedOut) return log('opted out; not queued', userId)
-      if (unchanged.is(userId, hash, now)) return log('unchanged; not queued', userId)
-      unchanged.forget(userId)
-      const timestamp = new Date(calledAt || now).toISOString()
+      if (optedOut) return log('opted out', userId)
+      if (unchanged._is(userId, hash, now)) return log('unchanged', userId)
+      unchanged._forget(userId)
       return queue
-        .add({ ...call, messageId: uuid(), timestamp, attempts: 0, nextAt: 0, hash })
-        .then(() => flusher.schedule(settings.flushInterval))
+        ._add({ ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash })
+        .then(() => flusher._schedule(settings.flushInterval))
     })
   }
 
@@ -76,22 +65,22 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     optedOut = out
     await ready
     if (!out) return store.delMany([OPT_OUT_KEY])
-    const { calls } = await queue.load(Date.now())
-    await queue.settle(calls.map(([key]) => key), [], [[OPT_OUT_KEY, 1]])
+    const { _calls: calls } = await queue._load(Date.now())
+    await queue._settle(calls.map(([key]) => key), [[OPT_OUT_KEY, 1]])
   }
 
   return {
     identify,
     flush: () => {
-      flusher.resume()
-      return ready.then(flusher.flush)
+      flusher._resume()
+      return ready.then(flusher._flush)
     },
     on,
-    pending: () => ready.then(() => queue.load(Date.now())).then(({ calls }) => calls.length),
+    pending: () => ready.then(() => queue._load(Date.now())).then(({ _calls: calls }) => calls.length),
     optOut: () => setConsent(true),
     optIn: () => setConsent(false),
     close: () => {
-      flusher.close()
+      flusher._close()
       stopWatching()
     },
   }

@@ -17,51 +17,48 @@ export interface Settings {
   maxAttempts: number
   maxQueueSize: number
   storage: 'indexeddb' | 'memory'
-  debug: boolean
+  debug?: boolean
 }
 
-const invalid = (field: string, message: string) => new FlameupError('invalid_config', field, message)
+const invalid = (field: string, why = 'is invalid') => new FlameupError('invalid_config', field, field + ' ' + why)
 
-// [key, default, smallest allowed]; all are whole numbers.
-const NUMBERS: [keyof Settings & keyof FlameupConfig, number, number][] = [
-  ['batchSize', 50, 1],
-  ['flushInterval', 1000, 0],
-  ['retryBaseDelay', 1000, 0],
-  ['retryMaxDelay', 60000, 0],
-  ['maxAttempts', 10, 1],
-  ['maxQueueSize', 1000, 1],
-]
+// Whole numbers, with their default and smallest allowed value.
+const NUMBERS = {
+  batchSize: [50, 1],
+  flushInterval: [1000, 0],
+  retryBaseDelay: [1000, 0],
+  retryMaxDelay: [60000, 0],
+  maxAttempts: [10, 1],
+  maxQueueSize: [1000, 1],
+}
 
-const isText = (value: unknown): value is string => typeof value == 'string' && value != ''
+const isText = (value: unknown) => typeof value == 'string' && value != ''
 
 /** Applies the contract defaults; throws `invalid_config` naming the key unless exactly one transport is set. */
 export const resolveConfig = (config: FlameupConfig): Settings => {
-  if (!config || typeof config != 'object') throw invalid('config', 'config must be an object')
+  if (!config || typeof config != 'object') throw invalid('config', 'must be an object')
   const { proxyUrl, workspaceId, apiKey, apiHost, storage = 'indexeddb' } = config
-  const settings = { storage, debug: !!config.debug, headers: { 'Content-Type': 'application/json' } } as unknown as Settings
-  for (const [key, fallback, min] of NUMBERS) {
-    const value = config[key] ?? fallback
-    if (!Number.isInteger(value) || (value as number) < min) throw invalid(key, key + ' must be a whole number >= ' + min)
-    ;(settings as any)[key] = value
+  const settings = { ...config, storage, headers: { 'Content-Type': 'application/json' } } as unknown as Settings
+  for (const [key, [fallback, min]] of Object.entries(NUMBERS)) {
+    const value = ((settings as any)[key] ??= fallback)
+    if (!Number.isInteger(value) || value < min) throw invalid(key)
   }
-  if (storage != 'indexeddb' && storage != 'memory') throw invalid('storage', "storage must be 'indexeddb' or 'memory'")
+  if (storage != 'indexeddb' && storage != 'memory') throw invalid('storage')
   if (proxyUrl !== undefined) {
-    if (!isText(proxyUrl)) throw invalid('proxyUrl', 'proxyUrl must be a non-empty string')
-    if (workspaceId !== undefined || apiKey !== undefined || apiHost !== undefined)
-      throw invalid('proxyUrl', 'set proxyUrl or workspaceId, not both')
-    settings.proxyUrl = proxyUrl
+    if (!isText(proxyUrl)) throw invalid('proxyUrl')
+    if (workspaceId ?? apiKey ?? apiHost) throw invalid('proxyUrl', 'and workspaceId are exclusive: choose one')
     return settings
   }
-  if (!isText(workspaceId)) throw invalid('workspaceId', 'set proxyUrl (recommended) or workspaceId')
-  if (apiHost !== undefined && !isText(apiHost)) throw invalid('apiHost', 'apiHost must be a URL')
-  if (apiKey !== undefined && !isText(apiKey)) throw invalid('apiKey', 'apiKey must be a non-empty string')
+  if (!isText(workspaceId)) throw invalid('workspaceId', 'or proxyUrl (recommended) is required')
+  if (apiHost !== undefined && !isText(apiHost)) throw invalid('apiHost')
+  if (apiKey !== undefined && !isText(apiKey)) throw invalid('apiKey')
   // Without a key the default host would answer 401 forever; a custom host may add the header itself.
-  if (!apiKey && apiHost === undefined) throw invalid('apiKey', 'direct mode needs apiKey')
+  if (!apiKey && apiHost === undefined) throw invalid('apiKey', 'is required with the default apiHost')
   if (apiKey) {
     settings.headers.Authorization = 'Bearer ' + apiKey
-    console.warn('[flameup] apiKey is visible to anyone who opens this page; use proxyUrl to keep it secret')
+    console.warn('[flameup] apiKey is public in this page; use proxyUrl to keep it secret')
   }
   settings.peopleUrl =
-    (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
+    (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId!) + '/people'
   return settings
 }

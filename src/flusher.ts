@@ -1,26 +1,26 @@
 import { backoff } from './backoff'
 import type { Settings } from './config'
-import { groupByUser, type createQueue, type Group, type QueuedCall } from './queue'
-import { verdictOf, type createTransport, type Outcome } from './transport'
+import { groupByUser, type createQueue, type Group } from './queue'
+import { verdictOf, type createTransport } from './transport'
 import type { FlameupEvents } from './types'
 import type { createUnchanged } from './unchanged'
 
-interface Parts {
-  settings: Settings
-  queue: ReturnType<typeof createQueue>
-  transport: ReturnType<typeof createTransport>
-  unchanged: ReturnType<typeof createUnchanged>
-  lock: (task: () => Promise<unknown>) => Promise<boolean>
-  emit: <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => void
-  log: (...args: unknown[]) => void
-}
+type Emit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => void
 
 /**
  * Schedules and runs flushes: one at a time per page (calls arriving meanwhile ask for exactly
  * one follow-up) and one tab at a time per origin (the lock). Each round loads the queue, sends
  * what is due, and applies the answers; a retryable failure or a pause ends the flush.
  */
-export const createFlusher = ({ settings, queue, transport, unchanged, lock, emit, log }: Parts) => {
+export const createFlusher = (
+  settings: Settings,
+  queue: ReturnType<typeof createQueue>,
+  transport: ReturnType<typeof createTransport>,
+  unchanged: ReturnType<typeof createUnchanged>,
+  lock: (task: () => Promise<unknown>) => Promise<boolean>,
+  emit: Emit,
+  log: (...args: unknown[]) => void,
+) => {
   let timer: ReturnType<typeof setTimeout> | undefined
   let timerAt = Infinity
   let running: Promise<void> | undefined
@@ -28,101 +28,94 @@ export const createFlusher = ({ settings, queue, transport, unchanged, lock, emi
   let paused = false
   let offline = false
   let closed = false
-  /** Keys this page sent and has no answer for yet, so the unload path does not send them twice. */
+  /** Keys this page sent and has no answer for yet: a closing page must not send them twice. */
   const inFlight = new Set<string>()
+  const notInFlight = (group: Group) => !group._entries.some(([key]) => inFlight.has(key))
 
   const schedule = (delay: number) => {
     const at = Date.now() + delay
     if (closed || paused || at >= timerAt) return
     clearTimeout(timer)
     timerAt = at
-    timer = setTimeout(() => {
-      timerAt = Infinity
-      flush()
-    }, delay)
+    timer = setTimeout(flush, delay)
   }
 
   /**
-   * Applies a round's answers: the store is updated first, then events go out, so a listener
-   * never hears of a call that a reload could still send. Returns the earliest retry time.
+   * Sends groups and applies the answers: the store is updated first, then events go out, so a
+   * listener never hears of a call that a reload could still send. Returns the earliest retry time.
    */
-  const send = async (groups: Group[], sending: Promise<[Group, Outcome][]>, now: number) => {
-    groups.forEach((group) => group.keys.forEach((key) => inFlight.add(key)))
-    const answers = await sending
-    groups.forEach((group) => group.keys.forEach((key) => inFlight.delete(key)))
+  const send = async (groups: Group[], now: number) => {
+    const sent = groups.flatMap((group) => group._entries.map(([key]) => key))
+    sent.forEach((key) => inFlight.add(key))
+    const outcomes = await transport(groups)
+    sent.forEach((key) => inFlight.delete(key))
     const removed: string[] = []
-    const updated: [string, QueuedCall][] = []
-    const hashes: [string, unknown][] = []
-    const events: (() => void)[] = []
+    const updated: [string, unknown][] = []
+    const events: Parameters<Emit>[] = []
     let retryAt = Infinity
-    for (const [{ keys, calls, merged }, { status, body, retryAfter }] of answers) {
+    outcomes.forEach(({ _status: status, _body: body, _retryAfter: retryAfter }, i) => {
+      const { _entries: entries, _merged: merged } = groups[i]
       const verdict = verdictOf(status)
       if (verdict == 'pause') {
-        if (!paused) events.push(() => emit('paused', { reason: 'unauthorized' }))
+        if (!paused) events.push(['paused', { reason: 'unauthorized' }])
         paused = true
-        continue
+        return
       }
-      const attempts = Math.max(...calls.map((call) => call.attempts)) + 1
+      const attempts = Math.max(...entries.map(([, call]) => call.attempts)) + 1
       if (verdict == 'retry' && attempts < settings.maxAttempts) {
         const { retryBaseDelay, retryMaxDelay } = settings
         const nextAt = now + Math.min(retryAfter ?? backoff(attempts - 1, retryBaseDelay, retryMaxDelay), retryMaxDelay)
-        calls.forEach((call, i) => updated.push([keys[i], { ...call, attempts, nextAt }]))
+        entries.forEach(([key, call]) => updated.push([key, { ...call, attempts, nextAt }]))
         retryAt = Math.min(retryAt, nextAt)
-        continue
+        return
       }
-      // Only calls this page still knows are announced: the unload path and a round may both get an answer.
-      const announced = calls.filter((_, i) => queue.known.has(keys[i]))
-      removed.push(...keys)
-      if (verdict == 'delivered') {
-        hashes.push(unchanged.remember(merged.userId, merged.hash, now))
-        for (const { messageId, userId } of announced) events.push(() => emit('delivered', { messageId, userId, person: body }))
-      } else {
-        const reason = verdict == 'rejected' ? 'rejected' : 'max_attempts'
-        const error = verdict == 'rejected' ? body : undefined
-        for (const { messageId, userId } of announced)
-          events.push(() => emit('dropped', { messageId, userId, reason, status, error }))
+      if (verdict == 'delivered') updated.push(unchanged._remember(merged.userId, merged.hash, now))
+      for (const [key, { messageId, userId }] of entries) {
+        // Only calls this page still knows are announced: a closing page and a round may both get an answer.
+        if (queue._known.has(key))
+          events.push(
+            verdict == 'delivered'
+              ? ['delivered', { messageId, userId, person: body }]
+              : ['dropped', {
+                  messageId,
+                  userId,
+                  reason: verdict == 'retry' ? 'max_attempts' : 'rejected',
+                  status,
+                  error: verdict == 'rejected' ? body : undefined,
+                }],
+          )
+        removed.push(key)
       }
-    }
-    await queue.settle(removed, updated, hashes)
-    events.forEach((event) => event())
+    })
+    await queue._settle(removed, updated)
+    events.forEach((event) => emit(...event))
     return retryAt
   }
 
-  /** Sends due groups round after round; returns when nothing is due or a failure ends the flush. */
+  /** Sends due groups round after round, until nothing is due or a failure ends the flush. */
   const rounds = async () => {
-    for (;;) {
-      if (paused || closed) return
+    while (!paused && !closed) {
       if (navigator.onLine === false) {
         if (!offline) emit('paused', { reason: 'offline' })
         offline = true
         return
       }
       const now = Date.now()
-      const groups = groupByUser((await queue.load(now)).calls).filter(
-        (group) => !group.keys.some((key) => inFlight.has(key)),
-      )
-      const due = groups.filter((group) => group.nextAt <= now)
-      if (!due.length) {
-        const next = Math.min(...groups.map((group) => group.nextAt))
-        if (next < Infinity) schedule(next - now)
-        return
-      }
-      const retryAt = await send(
-        due,
-        transport.send(due).then((outcomes) => outcomes.map((outcome, i): [Group, Outcome] => [due[i], outcome])),
-        now,
-      )
+      const groups = groupByUser((await queue._load(now))._calls).filter(notInFlight)
+      const due = groups.filter((group) => group._merged.nextAt <= now)
+      const retryAt = due.length ? await send(due, now) : Math.min(...groups.map((group) => group._merged.nextAt))
       if (retryAt < Infinity) return schedule(retryAt - now)
+      if (!due.length) return
     }
   }
 
   const flush = (): Promise<void> => {
+    clearTimeout(timer)
+    timerAt = Infinity
     if (running) {
       again = true
       return running
     }
-    clearTimeout(timer)
-    timerAt = Infinity
     return (running = (async () => {
       do {
         again = false
@@ -130,32 +123,28 @@ export const createFlusher = ({ settings, queue, transport, unchanged, lock, emi
         if (!(await lock(rounds))) schedule(settings.flushInterval)
       } while (again)
     })()
-      .catch((error) => log('flush failed:', error))
+      .catch((error) => log('flush failed', error))
       .finally(() => (running = undefined)))
   }
 
-  /** The page may be closing: send what this page knows with keepalive, without waiting for the lock. */
-  const flushOnHide = () => {
-    if (closed || paused || navigator.onLine === false) return
-    if (!settings.proxyUrl) return void flush()
-    const now = Date.now()
-    const groups = groupByUser([...queue.known]).filter((group) => !group.keys.some((key) => inFlight.has(key)))
-    if (groups.length) send(groups, transport.sendOnUnload(groups), now).catch(log)
-  }
-
   return {
-    schedule,
-    flush,
-    flushOnHide,
+    _schedule: schedule,
+    _flush: flush,
+    /** The page may be closing: proxy mode sends what this page knows now, without waiting for the lock. */
+    _hide: () => {
+      const groups = groupByUser([...queue._known]).filter(notInFlight)
+      if (!settings.proxyUrl) flush()
+      else if (groups.length && !paused && !closed && navigator.onLine !== false) send(groups, Date.now()).catch(log)
+    },
     /** An explicit flush() retries after a 401/403 pause, e.g. once the proxy's key is fixed. */
-    resume: () => {
+    _resume: () => {
       paused = false
     },
-    online: () => {
+    _online: () => {
       offline = false
       flush()
     },
-    close: () => {
+    _close: () => {
       closed = true
       clearTimeout(timer)
     },

@@ -34,12 +34,10 @@ const init = (config: FlameupConfig) => {
 const queuedInit = calls.find(([method]) => method == 'init')
 const data = script?.dataset || {}
 if (queuedInit) init(queuedInit[1][0])
-else if (data.proxyUrl || data.workspaceId)
-  init({ proxyUrl: data.proxyUrl, workspaceId: data.workspaceId, apiKey: data.apiKey, apiHost: data.apiHost })
+// data-proxy-url, data-workspace-id, data-api-key, data-api-host map onto the config keys.
+else if (data.proxyUrl || data.workspaceId) init({ ...data })
 else {
-  // Loaded before anything called init (or without the inline stub): keep recording until it is.
-  for (const method of ['identify', 'flush', 'on', 'optOut', 'optIn'])
-    (stub as any)[method] ||= (...args: unknown[]) => void calls.push([method, args, Date.now()])
+  // Nothing called init yet: the stub keeps recording until it is.
   stub.init = init
   w.flameup = stub
 }

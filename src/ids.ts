@@ -1,11 +1,12 @@
-/** A v4 UUID. `crypto.randomUUID` exists only in secure contexts, so plain-http pages take the fallback. */
+/**
+ * A v4 UUID. `crypto.randomUUID` exists only in secure contexts; on a plain-http page a blob
+ * URL, which ends in a fresh UUID, is the smallest fallback.
+ */
 export const uuid = (): string => {
   if (crypto.randomUUID) return crypto.randomUUID()
-  const bytes = crypto.getRandomValues(new Uint8Array(16))
-  bytes[6] = (bytes[6] & 15) | 64
-  bytes[8] = (bytes[8] & 63) | 128
-  const hex = Array.from(bytes, (byte) => (byte + 256).toString(16).slice(1)).join('')
-  return hex.replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
+  const url = URL.createObjectURL(new Blob())
+  URL.revokeObjectURL(url)
+  return url.slice(-36)
 }
 
 let sequence = 0

@@ -1,4 +1,4 @@
-import { hashOf, queueKey } from './ids'
+import { queueKey } from './ids'
 import type { Settings } from './config'
 import type { Store } from './store'
 import type { DropReason } from './types'
@@ -17,106 +17,104 @@ export interface QueuedCall extends IdentifyCall {
   hash: number
 }
 
+export type Entry = [key: string, call: QueuedCall]
+
 /** The calls of one user waiting together; sent as one merged call under the newest messageId. */
 export interface Group {
-  keys: string[]
-  calls: QueuedCall[]
-  merged: QueuedCall
-  /** Due when every call in it is. */
-  nextAt: number
+  _entries: Entry[]
+  _merged: QueuedCall
 }
 
-export const QUEUE_PREFIX = 'q'
-const WEEK = 7 * 864e5
+const WEEK = 6048e5
 
-const isCall = (call: any): call is QueuedCall =>
-  call && typeof call.messageId == 'string' && typeof call.userId == 'string' && typeof call.traits == 'object'
-
-/** Later values win; the merged call keeps the newest call's id and time. */
-const merge = (older: QueuedCall, newer: QueuedCall): QueuedCall => {
-  const merged = { ...newer, email: newer.email ?? older.email, traits: { ...older.traits, ...newer.traits } }
-  merged.hash = hashOf(JSON.stringify({ userId: merged.userId, email: merged.email, traits: merged.traits }))
-  return merged
-}
-
-/** Groups queued calls by user in queue order, so nothing is reordered and the newest values win. */
-export const groupByUser = (entries: [string, QueuedCall][]): Group[] => {
+/** Groups calls by user in queue order: nothing is reordered, and later values win. */
+export const groupByUser = (entries: Entry[]): Group[] => {
   const byUser = new Map<string, Group>()
-  for (const [key, call] of entries) {
+  for (const entry of entries) {
+    const call = entry[1]
     const group = byUser.get(call.userId)
-    if (group) {
-      group.keys.push(key)
-      group.calls.push(call)
-      group.merged = merge(group.merged, call)
-      group.nextAt = Math.max(group.nextAt, call.nextAt)
-    } else byUser.set(call.userId, { keys: [key], calls: [call], merged: call, nextAt: call.nextAt })
+    if (!group) byUser.set(call.userId, { _entries: [entry], _merged: call })
+    else {
+      const older = group._merged
+      group._entries.push(entry)
+      // Keeps the newest call's id, time and hash (the last call delivered is the newest one). A group
+      // waits for the latest retry time of its calls, so a backoff is never skipped.
+      group._merged = {
+        ...call,
+        email: call.email ?? older.email,
+        traits: { ...older.traits, ...call.traits },
+        nextAt: Math.max(older.nextAt, call.nextAt),
+      }
+    }
   }
   return [...byUser.values()]
 }
 
 /**
  * The queue's policy over the store: appends are batched into one transaction per tick; reading
- * drops corrupt, expired (7 days) and overflowing (oldest first) calls. `known` mirrors what this
- * page last saw, so the unload path can send without waiting for IndexedDB.
+ * drops corrupt, expired (7 days) and overflowing (oldest first) calls. `_known` mirrors what this
+ * page last saw, so a closing page can send without waiting for IndexedDB.
  */
 export const createQueue = (
   store: Store,
-  settings: Settings,
+  { maxQueueSize }: Settings,
   drop: (call: QueuedCall, reason: DropReason) => void,
   log: (...args: unknown[]) => void,
 ) => {
   const known = new Map<string, QueuedCall>()
-  let buffer: [string, QueuedCall][] = []
+  let buffer: Entry[] = []
   let writing: Promise<void> | undefined
 
-  const add = (call: QueuedCall) => {
-    const key = queueKey(call.messageId)
-    buffer.push([key, call])
-    known.set(key, call)
-    return (writing ||= Promise.resolve().then(() => {
-      const items = buffer
-      buffer = []
-      writing = undefined
-      return store.setMany(items)
-    }))
-  }
+  return {
+    _known: known,
 
-  /** Every stored entry: the valid calls in queue order, and the other keys (consent, delivered hashes). */
-  const load = async (now: number) => {
-    await writing
-    const calls: [string, QueuedCall][] = []
-    const meta: Record<string, any> = {}
-    const doomed: string[] = []
-    for (const [key, value] of await store.entries()) {
-      if (!key.startsWith(QUEUE_PREFIX)) meta[key] = value
-      else if (!isCall(value)) {
-        log('removing a corrupt record', key)
+    _add: (call: QueuedCall) => {
+      const key = queueKey(call.messageId)
+      buffer.push([key, call])
+      known.set(key, call)
+      return (writing ||= Promise.resolve().then(() => {
+        const entries = buffer
+        buffer = []
+        writing = undefined
+        return store.setMany(entries)
+      }))
+    },
+
+    /** The valid calls in queue order, and the other stored keys (consent, delivered hashes). */
+    _load: async (now: number) => {
+      await writing
+      const calls: Entry[] = []
+      const meta: Record<string, any> = {}
+      const doomed: string[] = []
+      for (const [key, call] of await store.entries())
+        if (key[0] != 'q') meta[key] = call
+        else if (typeof call?.messageId != 'string' || typeof call.userId != 'string' || typeof call.traits != 'object') {
+          log('corrupt record removed', key)
+          doomed.push(key)
+        } else if (Date.parse(call.timestamp) > now - WEEK) calls.push([key, call])
+        else {
+          drop(call, 'expired')
+          doomed.push(key)
+        }
+      for (const [key, call] of calls.splice(0, calls.length - maxQueueSize)) {
+        drop(call, 'queue_full')
         doomed.push(key)
-      } else if (!(Date.parse(value.timestamp) > now - WEEK)) {
-        doomed.push(key)
-        drop(value, 'expired')
-      } else calls.push([key, value])
-    }
-    for (const [key, call] of calls.splice(0, calls.length - settings.maxQueueSize)) {
-      doomed.push(key)
-      drop(call, 'queue_full')
-    }
-    if (doomed.length) await store.delMany(doomed)
-    known.clear()
-    for (const [key, call] of calls) known.set(key, call)
-    return { calls, meta }
-  }
+      }
+      if (doomed.length) await store.delMany(doomed)
+      known.clear()
+      calls.forEach(([key, call]) => known.set(key, call))
+      return { _calls: calls, _meta: meta }
+    },
 
-  /**
-   * Records the answers of one round in two transactions: answered calls removed, failed ones
-   * rewritten with their next attempt, plus any other entries (delivered hashes).
-   */
-  const settle = async (removed: string[], updated: [string, QueuedCall][], other: [string, unknown][]) => {
-    removed.forEach((key) => known.delete(key))
-    updated.forEach(([key, call]) => known.has(key) && known.set(key, call))
-    if (removed.length) await store.delMany(removed)
-    if (updated.length || other.length) await store.setMany([...updated, ...other])
+    /**
+     * Records a round's answers in two transactions: answered calls removed; failed ones
+     * rewritten with their next attempt, together with other entries (delivered hashes).
+     */
+    _settle: async (removed: string[], updated: [string, unknown][]) => {
+      removed.forEach((key) => known.delete(key))
+      updated.forEach(([key, call]) => known.has(key) && known.set(key, call as QueuedCall))
+      if (removed.length) await store.delMany(removed)
+      if (updated.length) await store.setMany(updated)
+    },
   }
-
-  return { add, load, settle, known }
 }

@@ -1,4 +1,4 @@
-import { createStore, delMany, entries, get, setMany, type UseStore } from 'idb-keyval'
+import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 
 /** The four operations the queue needs; IndexedDB and memory both provide them. */
 export interface Store {
@@ -19,44 +19,51 @@ export const memoryStore = (): Store => {
   }
 }
 
+// idb-keyval's own get/setMany/delMany/entries each carry its default-store code and a cursor
+// fallback for browsers without getAll; these four over its createStore are all we need.
+const idbStore = (use: UseStore): Store => {
+  const write = (each: (store: IDBObjectStore) => void) =>
+    use('readwrite', (store) => {
+      each(store)
+      return promisifyRequest(store.transaction)
+    })
+  return {
+    get: (key) => use('readonly', (store) => promisifyRequest(store.get(key))),
+    setMany: (items) => write((store) => items.forEach(([key, value]) => store.put(value, key))),
+    entries: () =>
+      use('readonly', (store) =>
+        Promise.all([promisifyRequest(store.getAllKeys()), promisifyRequest(store.getAll())]).then(([keys, values]) =>
+          keys.map((key, i): [string, any] => [key as string, values[i]]),
+        ),
+      ),
+    delMany: (keys) => write((store) => keys.forEach((key) => store.delete(key))),
+  }
+}
+
 /** An IndexedDB operation that neither resolves nor fails in this time (a blocked open) counts as failed. */
 const IDB_TIMEOUT = 10000
 
-const withTimeout = <T>(operation: Promise<T>) =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(reject, IDB_TIMEOUT, new Error('IndexedDB timed out'))
-    operation.then(resolve, reject).finally(() => clearTimeout(timer))
-  })
-
 /**
- * IndexedDB through idb-keyval, in a database of its own, opened on first use. The first time it
- * fails (missing, private mode, quota, blocked) every later operation goes to memory instead, so
- * the page never sees the error.
+ * IndexedDB through idb-keyval, in a database of its own, opened on first use. The first time an
+ * operation fails (no IndexedDB, private mode, quota, blocked) it and every later one go to
+ * memory instead, so the page never sees the error.
  */
 export const openStore = (kind: 'indexeddb' | 'memory', log: (...args: unknown[]) => void): Store => {
   const memory = memoryStore()
-  if (kind == 'memory') return memory
-  let idb: UseStore | undefined
-  const fallback =
-    (name: keyof Store, operation: (...args: any[]) => Promise<any>) =>
-    (...args: any[]): Promise<any> =>
-      idb
-        ? withTimeout(operation(...args, idb)).catch((error) => {
-            log('IndexedDB failed, using memory:', error)
-            idb = undefined
-            return (memory[name] as any)(...args)
-          })
-        : (memory[name] as any)(...args)
-  try {
-    idb = createStore('flameup', 'queue')
-  } catch (error) {
-    // idb-keyval opens lazily, but a missing `indexedDB` global can still throw here in old engines.
-    log('IndexedDB unavailable, using memory:', error)
-  }
-  return {
-    get: fallback('get', get),
-    setMany: fallback('setMany', setMany),
-    entries: fallback('entries', entries),
-    delMany: fallback('delMany', delMany),
-  }
+  let idb: Store | false = kind == 'indexeddb' && idbStore(createStore('flameup', 'queue'))
+  const operation =
+    (name: keyof Store) =>
+    (...args: any[]) =>
+      new Promise<any>((resolve, reject) => {
+        if (!idb) return reject()
+        const timer = setTimeout(reject, IDB_TIMEOUT)
+        ;(idb[name] as any)(...args)
+          .then(resolve, reject)
+          .finally(() => clearTimeout(timer))
+      }).catch((error) => {
+        if (idb) log('IndexedDB failed, using memory', error)
+        idb = false
+        return (memory[name] as any)(...args)
+      })
+  return { get: operation('get'), setMany: operation('setMany'), entries: operation('entries'), delMany: operation('delMany') }
 }

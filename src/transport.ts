@@ -5,10 +5,10 @@ import { utf8Length } from './validate'
 
 /** What the server said about one group; no status means the request never got an answer. */
 export interface Outcome {
-  status?: number
+  _status?: number
   /** The person on success, the API's error body on rejection. */
-  body?: any
-  retryAfter?: number
+  _body?: any
+  _retryAfter?: number
 }
 
 export type Verdict = 'delivered' | 'rejected' | 'retry' | 'pause'
@@ -34,13 +34,12 @@ const post = async (url: string, init: RequestInit): Promise<Outcome> => {
   const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT)
   try {
     const response = await fetch(url, { method: 'POST', signal: abort.signal, ...init })
-    let body
-    try {
-      body = await response.json()
-    } catch {
+    return {
+      _status: response.status,
       // An empty or non-JSON answer: the status alone decides.
+      _body: await response.json().catch(() => {}),
+      _retryAfter: parseRetryAfter(response.headers.get('Retry-After'), Date.now()),
     }
-    return { status: response.status, body, retryAfter: parseRetryAfter(response.headers.get('Retry-After'), Date.now()) }
   } catch {
     return {}
   } finally {
@@ -48,65 +47,44 @@ const post = async (url: string, init: RequestInit): Promise<Outcome> => {
   }
 }
 
-const wire = ({ messageId, userId, email, traits, timestamp }: QueuedCall) =>
-  JSON.stringify({ messageId, userId, email, traits, timestamp })
-
-/** The longest prefix of `groups` within `maxItems` and `budget` bytes; the first group always fits. */
-const pack = (groups: Group[], maxItems: number, budget: number) => {
-  const parts: string[] = []
-  let bytes = 0
-  for (const group of groups) {
-    const part = wire(group.merged)
-    const size = utf8Length(part) + 1
-    if (parts.length >= maxItems || (parts.length && bytes + size > budget)) break
-    parts.push(part)
-    bytes += size
-  }
-  return { parts, bytes }
-}
-
 /**
- * Sends groups and answers one outcome per group sent, in order; groups past the end of the
- * answer were not sent this time.
+ * Sends the first groups of the list and answers one outcome per group sent, in order. Proxy
+ * mode: one batch of at most `batchSize` calls and 64 KB, always keepalive and CORS-simple, so
+ * the same request serves a closing page. Direct mode: one request per call, `batchSize` at once.
  */
-export const createTransport = (settings: Settings) => {
-  const { proxyUrl, batchSize } = settings
-
-  const toProxy = async (groups: Group[], parts: string[]): Promise<Outcome[]> => {
-    // A string body goes as text/plain: CORS-simple, so no preflight, and keepalive lets it outlive the page.
-    const body = '{"batch":[' + parts.join(',') + '],"sentAt":"' + new Date().toISOString() + '"}'
-    const answer = await post(proxyUrl!, { body, keepalive: true })
-    const results: any[] | undefined = answer.status == 200 ? answer.body?.results : undefined
+export const createTransport =
+  ({ proxyUrl, batchSize, peopleUrl, headers }: Settings) =>
+  async (groups: Group[]): Promise<Outcome[]> => {
+    if (!proxyUrl)
+      return Promise.all(
+        groups.slice(0, batchSize).map(({ _merged: { userId, email, traits } }) =>
+          post(peopleUrl, { headers, body: JSON.stringify({ userId, email, traits }) }),
+        ),
+      )
+    const parts: string[] = []
+    let bytes = 0
+    for (const { _merged: call } of groups) {
+      const part = JSON.stringify({
+        messageId: call.messageId,
+        userId: call.userId,
+        email: call.email,
+        traits: call.traits,
+        timestamp: call.timestamp,
+      } satisfies Partial<QueuedCall>)
+      // The first call always fits: validation caps one call at 32 KB.
+      if (parts.length >= batchSize || (bytes += utf8Length(part) + 1) > KEEPALIVE_BUDGET) break
+      parts.push(part)
+    }
+    // A string body goes as text/plain: no preflight, and keepalive lets it outlive the page.
+    const answer = await post(proxyUrl, {
+      body: '{"batch":[' + parts + '],"sentAt":"' + new Date().toISOString() + '"}',
+      keepalive: true,
+    })
+    const results = answer._status == 200 && answer._body?.results
     return groups.slice(0, parts.length).map((group): Outcome => {
       // A whole-request answer (403, 413, 502...) applies to every call; a 200 without results is garbage: retry.
-      if (!Array.isArray(results)) return answer.status == 200 ? {} : answer
-      const result = results.find((item) => item?.messageId == group.merged.messageId)
-      return result ? { status: result.status, body: result.person ?? result.error } : {}
+      if (!Array.isArray(results)) return answer._status == 200 ? {} : answer
+      const result = results.find((item) => item?.messageId == group._merged.messageId)
+      return result ? { _status: result.status, _body: result.person ?? result.error } : {}
     })
   }
-
-  const toApi = (groups: Group[]) =>
-    Promise.all(
-      groups.slice(0, batchSize).map(({ merged: { userId, email, traits } }) =>
-        post(settings.peopleUrl, { headers: settings.headers, body: JSON.stringify({ userId, email, traits }) }),
-      ),
-    )
-
-  return {
-    /** One round: a batch to the proxy, or up to `batchSize` requests to the API. */
-    send: (groups: Group[]) => (proxyUrl ? toProxy(groups, pack(groups, batchSize, KEEPALIVE_BUDGET).parts) : toApi(groups)),
-
-    /** For a closing page (proxy mode only): batches that together fit one keepalive budget. */
-    sendOnUnload: (groups: Group[]) => {
-      const sending: Promise<[Group, Outcome][]>[] = []
-      for (let budget = KEEPALIVE_BUDGET; proxyUrl && groups.length; ) {
-        const { parts, bytes } = pack(groups, batchSize, budget)
-        if ((budget -= bytes + 64) < 0) break
-        const chunk = groups.slice(0, parts.length)
-        groups = groups.slice(parts.length)
-        sending.push(toProxy(chunk, parts).then((outcomes) => outcomes.map((outcome, i) => [chunk[i], outcome])))
-      }
-      return Promise.all(sending).then((chunks) => chunks.flat())
-    },
-  }
-}

@@ -14,13 +14,7 @@ export const MAX_CALL_BYTES = 32768
 // Deliberately loose: one "@", a dot in the domain, no spaces. The API has the final say.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
-const invalid = (field: string, message: string) => new FlameupError('invalid_argument', field, message)
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (!value || typeof value != 'object') return false
-  const proto = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
-}
+const invalid = (field: string, why: string) => new FlameupError('invalid_argument', field, field + ' ' + why)
 
 /** UTF-8 length; only encodes when the string could be near the limit. */
 export const utf8Length = (text: string) =>
@@ -31,24 +25,24 @@ export const utf8Length = (text: string) =>
  * unchanged-call hash, so identify does no second JSON pass), or throws a FlameupError.
  */
 export const validateIdentify = (userId: unknown, traits?: unknown): [IdentifyCall, string] => {
-  if (typeof userId != 'string' || !userId.trim()) throw invalid('userId', 'userId must be a non-empty string')
-  if (userId.length > 255) throw invalid('userId', 'userId is over 255 characters')
-  if (userId == 'undefined' || userId == 'null') throw invalid('userId', 'userId is "' + userId + '"')
-  if (traits !== undefined && !isPlainObject(traits)) throw invalid('traits', 'traits must be a plain object')
+  if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || userId == 'undefined' || userId == 'null')
+    throw invalid('userId', 'must be a string of 1 to 255 characters, not "undefined" or "null"')
+  // A plain object: arrays, dates, class instances and null are not traits.
+  const proto = traits != null && Object.getPrototypeOf(traits)
+  if (traits !== undefined && proto !== Object.prototype && proto !== null) throw invalid('traits', 'must be a plain object')
   const { email, ...rest } = (traits || {}) as Traits
-  if (email !== undefined && (typeof email != 'string' || !EMAIL.test(email))) throw invalid('email', 'email is malformed')
+  if (email !== undefined && !EMAIL.test(email)) throw invalid('email', 'is not a valid email')
   const call: IdentifyCall = { userId, email, traits: rest }
   let json: string
   try {
-    // The replacer sees values JSON.stringify would silently drop (functions, symbols) or throw on (bigint).
+    // The replacer sees what JSON.stringify would silently drop (function, symbol) or throw on (bigint).
     json = JSON.stringify(call, (key, value) => {
-      const type = typeof value
-      if (type == 'function' || type == 'symbol' || type == 'bigint') throw invalid('traits.' + key, key + ' cannot be sent as JSON')
+      if (['function', 'symbol', 'bigint'].includes(typeof value)) throw invalid('traits.' + key, 'cannot be sent as JSON')
       return value
     })
   } catch (error) {
-    throw error instanceof FlameupError ? error : invalid('traits', 'traits cannot be sent as JSON (a cycle?)')
+    throw error instanceof FlameupError ? error : invalid('traits', 'cannot be sent as JSON (a cycle?)')
   }
-  if (utf8Length(json) > MAX_CALL_BYTES) throw invalid('traits', 'the call is over 32 KB of JSON')
+  if (utf8Length(json) > MAX_CALL_BYTES) throw invalid('traits', 'make the call over 32 KB of JSON')
   return [call, json]
 }
