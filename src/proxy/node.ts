@@ -27,15 +27,23 @@ export interface NodeResponse {
 
 const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(',')[0].trim()
 
-/** The request body as a web stream, paused while the reader is behind (backpressure). */
-const bodyOf = (req: NodeRequest) => {
+/**
+ * The request body as a web stream, paused while the reader is behind (backpressure), and a
+ * function that drops whatever the handler left unread.
+ */
+const bodyOf = (req: NodeRequest): [ReadableStream<Uint8Array>, () => void] => {
   const onData = (chunk: Uint8Array) => {
     try {
       controller.enqueue(chunk)
       if ((controller.desiredSize ?? 0) <= 0) req.pause()
     } catch {
-      // The reader cancelled (a body over the limit): the rest is drained and dropped.
+      // The reader cancelled (a body over the limit): the rest is dropped.
     }
+  }
+  const discard = () => {
+    req.off('data', onData)
+    // Reading on without a listener drops the bytes, so the client can finish sending and read the answer.
+    req.resume()
   }
   let controller: ReadableStreamDefaultController<Uint8Array>
   // close() and error() throw once the stream is cancelled or closed; then there is no one to tell.
@@ -46,7 +54,7 @@ const bodyOf = (req: NodeRequest) => {
       // Already settled.
     }
   }
-  return new ReadableStream<Uint8Array>({
+  const stream = new ReadableStream<Uint8Array>({
     start(c) {
       controller = c
       req.on('data', onData)
@@ -57,12 +65,9 @@ const bodyOf = (req: NodeRequest) => {
     pull() {
       req.resume()
     },
-    cancel() {
-      req.off('data', onData)
-      // Reading on without a listener discards the rest, so the client still gets the answer.
-      req.resume()
-    },
+    cancel: discard,
   })
+  return [stream, discard]
 }
 
 /**
@@ -70,7 +75,7 @@ const bodyOf = (req: NodeRequest) => {
  * from X-Forwarded-Proto and X-Forwarded-Host: a cross-origin page cannot set those without a
  * preflight, and preflights carry no custom header values, so they cannot widen the origin check.
  */
-export const toRequest = (req: NodeRequest): Request => {
+const toRequest = (req: NodeRequest): [Request, () => void] => {
   const headers = new Headers()
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || name.startsWith(':')) continue
@@ -80,20 +85,18 @@ export const toRequest = (req: NodeRequest): Request => {
   const protocol = first(req.headers['x-forwarded-proto']) || (secure ? 'https' : 'http')
   const host = first(req.headers['x-forwarded-host']) || req.headers.host || 'localhost'
   const method = req.method || 'GET'
-  const hasBody = method != 'GET' && method != 'HEAD'
+  const [body, discard] = method != 'GET' && method != 'HEAD' ? bodyOf(req) : [null, () => req.resume()]
   // `duplex` is required by Node for a stream body and missing from the DOM RequestInit type.
-  return new Request(protocol + '://' + host + (req.url || '/'), {
-    method,
-    headers,
-    body: hasBody ? bodyOf(req) : null,
-    duplex: 'half',
-  } as RequestInit)
+  const request = new Request(protocol + '://' + host + (req.url || '/'), { method, headers, body, duplex: 'half' } as RequestInit)
+  return [request, discard]
 }
 
-const writeResponse = async (response: Response, res: NodeResponse) => {
+const writeResponse = async (response: Response, req: NodeRequest, res: NodeResponse) => {
   const body = new Uint8Array(await response.arrayBuffer())
   const headers: Record<string, string> = {}
   response.headers.forEach((value, name) => (headers[name] = value))
+  // Answered before the body was read (413, 403...): the connection cannot carry another request.
+  if (!req.complete) headers.connection = 'close'
   if (response.status != 204 && response.status != 304) headers['content-length'] = String(body.byteLength)
   res.writeHead(response.status, headers)
   res.end(body.byteLength ? body : undefined)
@@ -108,8 +111,11 @@ export const createNodeListener =
   (handler: (request: Request) => Promise<Response>) =>
   async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     let response: Response
+    let discard = () => {}
     try {
-      response = await handler(toRequest(req))
+      const [request, drop] = toRequest(req)
+      discard = drop
+      response = await handler(request)
     } catch {
       // new Request() refuses a malformed Host or a method such as CONNECT.
       response = new Response(JSON.stringify({ error: 'Bad Request', message: 'The request could not be read', code: 400 }), {
@@ -117,8 +123,9 @@ export const createNodeListener =
         headers: { 'Content-Type': 'application/json' },
       })
     }
+    if (!req.complete) discard()
     try {
-      await writeResponse(response, res)
+      await writeResponse(response, req, res)
     } catch {
       res.destroy()
     }

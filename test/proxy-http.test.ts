@@ -1,0 +1,287 @@
+// The built `flameup-proxy` CLI as a child process in front of the local API stand-in, over real
+// HTTP on 127.0.0.1. dist/proxy-cli.mjs is rebuilt first when a proxy source is newer.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const CLI = join(ROOT, 'dist/proxy-cli.mjs')
+const KEY = 'sk_http_test_5f2e9c1d7a'
+const WORKSPACE = 'ws_http'
+const APP = 'http://app.localhost:3000'
+const TIMEOUT_MS = 2000
+
+interface Api {
+  url: string
+  people: Map<string, Record<string, unknown>>
+  requests: { userId?: string; messageId?: string; status: number | null }[]
+  setFaults(faults: Record<string, unknown>): void
+  reset(): void
+  close(): Promise<void>
+}
+
+/** Rebuilds the CLI with the project's own rollup settings when a source it bundles changed. */
+const ensureBuilt = async () => {
+  const sources = [
+    ...readdirSync(join(ROOT, 'src/proxy')).map((name) => join(ROOT, 'src/proxy', name)),
+    ...['validate.ts', 'errors.ts', 'types.ts'].map((name) => join(ROOT, 'src', name)),
+  ]
+  const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs))
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest) return
+  const { rollup } = await import('rollup')
+  const { default: configs } = await import(pathToFileURL(join(ROOT, 'rollup.config.mjs')).href)
+  const config = configs.find((entry: { output: { file: string } }) => entry.output.file == 'dist/proxy-cli.mjs')
+  const bundle = await rollup(config)
+  await bundle.write({ ...config.output, file: CLI })
+  await bundle.close()
+}
+
+const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(FLAMEUP_|PORT$|HOST$)/.test(name)))
+
+const children = new Set<ChildProcess>()
+
+/** Starts the CLI; resolves with its URL once it prints the listening line. */
+const startCli = (env: Record<string, string>) =>
+  new Promise<{ child: ChildProcess; url: string; stderr: string[] }>((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.add(child)
+    const stderr: string[] = []
+    let stdout = ''
+    child.stderr!.on('data', (chunk) => stderr.push(String(chunk)))
+    child.stdout!.on('data', (chunk) => {
+      stdout += chunk
+      const match = /listening on (http:\/\/\S+)/.exec(stdout)
+      if (match) resolve({ child, url: match[1], stderr })
+    })
+    child.once('exit', (code) => reject(new Error('flameup-proxy exited with ' + code + ': ' + stderr.join(''))))
+  })
+
+/** Runs the CLI to its exit. */
+const runCli = (env: Record<string, string>) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (chunk) => (stdout += chunk))
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+
+let api: Api
+let proxy: Awaited<ReturnType<typeof startCli>>
+/** Every answer the proxy gave in this file, headers and body, for the key search at the end. */
+const seen: string[] = []
+let serial = 0
+
+const item = (extra: Record<string, unknown> = {}) => {
+  const n = ++serial
+  return { messageId: 'msg-' + n, userId: 'user-' + n, traits: { first_name: 'Ann' }, timestamp: new Date(0).toISOString(), ...extra }
+}
+
+const request = async (init: RequestInit & { path?: string } = {}) => {
+  const response = await fetch(proxy.url + (init.path || '/flameup'), init)
+  const text = await response.text()
+  const headers = Object.fromEntries(response.headers)
+  seen.push(JSON.stringify(headers) + '\n' + text)
+  let body
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = undefined
+  }
+  return { status: response.status, headers, body }
+}
+
+const post = (batch: unknown[], headers: Record<string, string> = {}) =>
+  request({ method: 'POST', headers: { 'Content-Type': 'text/plain;charset=UTF-8', ...headers }, body: JSON.stringify({ batch }) })
+
+const statuses = (answer: { body: { results: { status: number }[] } }) => answer.body.results.map((result) => result.status)
+
+/** Deliveries the API saw, read over HTTP like a browser test would. */
+const deliveries = async (messageId: string) => {
+  const log: { messageId?: string }[] = await (await fetch(api.url + '/__requests')).json()
+  return log.filter((entry) => entry.messageId == messageId).length
+}
+
+beforeAll(async () => {
+  await ensureBuilt()
+  const { startApi } = await import(pathToFileURL(join(ROOT, 'demo/api.mjs')).href)
+  api = await startApi({ apiKey: KEY, workspaceId: WORKSPACE })
+  proxy = await startCli({
+    FLAMEUP_API_KEY: KEY,
+    FLAMEUP_WORKSPACE_ID: WORKSPACE,
+    FLAMEUP_API_HOST: api.url,
+    FLAMEUP_ALLOWED_ORIGINS: APP + ', http://other.localhost:4000',
+    FLAMEUP_TIMEOUT_MS: String(TIMEOUT_MS),
+    HOST: '127.0.0.1',
+    PORT: '0',
+  })
+}, 120000)
+
+beforeEach(() => api.reset())
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  await api?.close()
+})
+
+describe('flameup-proxy over HTTP', () => {
+  it('listens on 127.0.0.1 and delivers a batch', async () => {
+    expect(proxy.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const first = item({ email: 'ann@example.com', traits: { first_name: 'Ann', plan: 'pro' } })
+    const second = item()
+    const answer = await post([first, second], { Origin: APP })
+    expect(answer.status).toBe(200)
+    expect(answer.headers['access-control-allow-origin']).toBe(APP)
+    expect(answer.body.results).toEqual([
+      { messageId: first.messageId, status: 201, person: expect.objectContaining({ external_id: first.userId, email: 'ann@example.com' }) },
+      { messageId: second.messageId, status: 201, person: expect.objectContaining({ external_id: second.userId }) },
+    ])
+    expect(api.people.get(first.userId)).toMatchObject({ first_name: 'Ann', attributes: { plan: 'pro' }, workspace_id: WORKSPACE })
+  })
+
+  it('maps mixed results (201, 400 not sent, 500 from the API) in batch order', async () => {
+    const ok = item()
+    const invalid = item({ email: 'ann@' })
+    const failing = item()
+    api.setFaults({ statusByUserId: { [failing.userId]: 500 } })
+    const answer = await post([ok, invalid, failing])
+    expect(answer.status).toBe(200)
+    expect(statuses(answer)).toEqual([201, 400, 500])
+    expect(answer.body.results[1].error.details).toEqual([{ field: 'email', message: expect.any(String) }])
+    expect(api.requests.map((entry) => entry.userId).sort()).toEqual([ok.userId, failing.userId].sort())
+  })
+
+  it('answers a replayed batch without reaching the API again', async () => {
+    const batch = [item(), item()]
+    const first = await post(batch)
+    const again = await post(batch)
+    expect(again.body).toEqual(first.body)
+    expect(await deliveries(batch[0].messageId)).toBe(1)
+    expect(await deliveries(batch[1].messageId)).toBe(1)
+  })
+
+  it('sends concurrent duplicates to the API once', async () => {
+    api.setFaults({ latencyMs: 300 })
+    const batch = [item()]
+    const answers = await Promise.all(Array.from({ length: 5 }, () => post(batch)))
+    for (const answer of answers) expect(answer.body.results[0]).toMatchObject({ messageId: batch[0].messageId, status: 201 })
+    expect(await deliveries(batch[0].messageId)).toBe(1)
+  })
+
+  it('keeps the API status per item: 401 to pause, 429 with Retry-After to wait', async () => {
+    api.setFaults({ status: 401 })
+    expect(statuses(await post([item(), item()]))).toEqual([401, 401])
+    api.setFaults({ status: 429, retryAfter: 12 })
+    const limited = await post([item()])
+    expect(statuses(limited)).toEqual([429])
+    expect(limited.headers['retry-after']).toBe('12')
+  })
+
+  it('answers 502 when the API is down, and the same batch delivers once it is back', async () => {
+    const batch = [item(), item()]
+    api.setFaults({ down: true })
+    const down = await post(batch)
+    expect(down.status).toBe(502)
+    expect(down.body).toMatchObject({ error: 'Bad Gateway', code: 502 })
+    api.setFaults({})
+    expect(statuses(await post(batch))).toEqual([201, 201])
+  })
+
+  it('answers 504 when the API hangs past the timeout', async () => {
+    api.setFaults({ hang: true })
+    const answer = await post([item()])
+    expect(answer.status).toBe(504)
+    expect(answer.body).toMatchObject({ error: 'Gateway Timeout', code: 504, message: expect.stringMatching(/in time/) })
+    expect(api.requests).toHaveLength(1)
+  })
+
+  it('answers 400 for a malformed body', async () => {
+    const answer = await request({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"batch": [' })
+    expect(answer.status).toBe(400)
+    expect(answer.body).toMatchObject({ error: 'Bad Request', message: 'The body is not valid JSON' })
+    const empty = await request({ method: 'POST', body: '{"batch":[]}' })
+    expect(empty.status).toBe(400)
+    expect(api.requests).toHaveLength(0)
+  })
+
+  it('answers preflights: 204 for a listed origin, 403 otherwise', async () => {
+    const preflight = (origin: string) =>
+      request({ method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' } })
+    const allowed = await preflight(APP)
+    expect(allowed.status).toBe(204)
+    expect(allowed.headers).toMatchObject({ 'access-control-allow-origin': APP, 'access-control-allow-methods': 'POST' })
+    const refused = await preflight('http://evil.localhost')
+    expect(refused.status).toBe(403)
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined()
+  })
+
+  it('answers 403 to a batch from an origin not listed, sending nothing', async () => {
+    const answer = await post([item()], { Origin: 'http://evil.localhost' })
+    expect(answer.status).toBe(403)
+    expect(answer.body).toMatchObject({ error: 'Forbidden', code: 403 })
+    expect(api.requests).toHaveLength(0)
+  })
+
+  it('answers 405 to other methods', async () => {
+    const answer = await request({ method: 'GET' })
+    expect(answer.status).toBe(405)
+    expect(answer.headers.allow).toBe('POST, OPTIONS')
+    expect((await request({ method: 'PUT', body: '{}', path: '/any/other/path' })).status).toBe(405)
+  })
+
+  it('answers 413 over 1 MB, declared or streamed', async () => {
+    const big = JSON.stringify({ batch: [item({ traits: { note: 'x'.repeat(1100000) } })] })
+    expect((await request({ method: 'POST', body: big })).status).toBe(413)
+    const bytes = new TextEncoder().encode(big)
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let offset = 0; offset < bytes.length; offset += 65536) controller.enqueue(bytes.subarray(offset, offset + 65536))
+        controller.close()
+      },
+    })
+    const streamed = await request({ method: 'POST', body: chunked, duplex: 'half' } as RequestInit)
+    expect(streamed.status).toBe(413)
+    expect(api.requests).toHaveLength(0)
+  })
+
+  it('never lets the key out: not in any answer, header or log line', async () => {
+    // Answers of every kind, on top of those the tests above collected.
+    api.setFaults({ status: 500 })
+    await post([item(), item({ userId: '' })])
+    await post([item()], { Origin: 'http://evil.localhost' })
+    await request({ method: 'GET' })
+    api.setFaults({ down: true })
+    await post([item()])
+    expect(seen.length).toBeGreaterThanOrEqual(4)
+    for (const answer of seen) expect(answer).not.toContain(KEY)
+    expect(proxy.stderr.join('')).toMatch(/could not reach the Flameup API/)
+    expect(proxy.stderr.join('')).not.toContain(KEY)
+  })
+})
+
+describe('flameup-proxy CLI', () => {
+  it.each([
+    ['no key', { FLAMEUP_WORKSPACE_ID: 'ws' }, /^flameup-proxy: FLAMEUP_API_KEY is required\n$/],
+    ['no workspace', { FLAMEUP_API_KEY: KEY }, /^flameup-proxy: FLAMEUP_WORKSPACE_ID is required\n$/],
+    ['neither', {}, /^flameup-proxy: FLAMEUP_API_KEY and FLAMEUP_WORKSPACE_ID are required\n$/],
+    ['a bad PORT', { FLAMEUP_API_KEY: KEY, FLAMEUP_WORKSPACE_ID: 'ws', PORT: 'eighty' }, /^flameup-proxy: PORT must be a port number, not eighty\n$/],
+    ['a bad API host', { FLAMEUP_API_KEY: KEY, FLAMEUP_WORKSPACE_ID: 'ws', FLAMEUP_API_HOST: 'localhost:1' }, /^flameup-proxy: FLAMEUP_API_HOST must be an http\(s\) URL\n$/],
+  ])('exits 1 with one line on stderr given %s', async (_name, env, line) => {
+    const { code, stdout, stderr } = await runCli(env)
+    expect(code).toBe(1)
+    expect(stderr).toMatch(line)
+    expect(stderr).not.toContain(KEY)
+    expect(stdout).toBe('')
+  })
+
+  it('stops cleanly on SIGTERM', async () => {
+    const { child } = await startCli({ FLAMEUP_API_KEY: KEY, FLAMEUP_WORKSPACE_ID: WORKSPACE, FLAMEUP_API_HOST: api.url, PORT: '0' })
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+  })
+})
