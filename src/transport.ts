@@ -1,7 +1,6 @@
 import { parseRetryAfter } from './backoff'
 import type { Settings } from './config'
 import type { Group, QueuedCall } from './queue'
-import { utf8Length } from './validate'
 
 /** What the server said about one group; no status means the request never got an answer. */
 export interface Outcome {
@@ -71,8 +70,9 @@ export const createTransport =
         traits: call.traits,
         timestamp: call.timestamp,
       } satisfies Partial<QueuedCall>)
-      // The first call always fits: validation caps one call at 32 KB.
-      if (parts.length >= batchSize || (bytes += utf8Length(part) + 1) > KEEPALIVE_BUDGET) break
+      // The first call always fits: validation caps one call at 32 KB. The budget is in UTF-8 bytes:
+      // utf8Length's shortcut only holds against its own 32 KB limit, not against a running sum.
+      if (parts.length >= batchSize || (bytes += new TextEncoder().encode(part).length + 1) > KEEPALIVE_BUDGET) break
       parts.push(part)
     }
     // A string body goes as text/plain: no preflight, and keepalive lets it outlive the page.
