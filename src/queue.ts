@@ -88,7 +88,8 @@ export const createQueue = (
       const doomed: string[] = []
       for (const [key, call] of await store.entries())
         if (key[0] != 'q') meta[key] = call
-        else if (typeof call?.messageId != 'string' || typeof call.userId != 'string' || typeof call.traits != 'object') {
+        // A call without a numeric nextAt would never be due and would hold back every later call of its user.
+        else if (typeof call?.messageId != 'string' || typeof call.userId != 'string' || typeof call.traits != 'object' || !(call.nextAt >= 0)) {
           log('corrupt record removed', key)
           doomed.push(key)
         } else if (Date.parse(call.timestamp) > now - WEEK) calls.push([key, call])
