@@ -85,6 +85,7 @@ export const createTransport =
       // A whole-request answer (403, 413, 502...) applies to every call; a 200 without results is garbage: retry.
       if (!Array.isArray(results)) return answer._status == 200 ? {} : answer
       const result = results.find((item) => item?.messageId == group._merged.messageId)
-      return result ? { _status: result.status, _body: result.person ?? result.error } : {}
+      // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
+      return result ? { _status: result.status, _body: result.person ?? result.error, _retryAfter: answer._retryAfter } : {}
     })
   }
