@@ -1,0 +1,123 @@
+// Delivery figures measured in real headless Chromium through the built script tag and proxy,
+// against the API stand-in: requests per page view, and a chaos run. Not a test: it prints.
+// `node test/bench-browser.mjs` runs both; test/bench.mjs may import the two functions.
+// Only built files (dist/) and .mjs are imported, so bare Node runs it.
+import { pathToFileURL } from 'node:url'
+import { launchChromium } from './browser/chromium.mjs'
+import { gotoReady, identifyMany, pending, reloadReady, startHarness, waitFor } from './browser/harness.mjs'
+
+const SECOND = 1000
+
+/**
+ * 20 page loads of one signed-in site: every load calls identify for the same user with the same
+ * traits through the stub, and the traits change once, at view 10. Default SDK timings. Each
+ * view waits until the queue is empty before the next load, as a reader would.
+ * Target: 2 requests to the proxy, 2 calls at the API.
+ */
+export async function benchRequestsPerPageView({ views = 20, changeAt = 10 } = {}) {
+  const harness = await startHarness()
+  const browser = await launchChromium()
+  try {
+    const page = browser.context.pages()[0] || (await browser.context.newPage())
+    for (let view = 1; view <= views; view++) {
+      const traits = { email: 'ann@example.com', first_name: 'Ann', plan: view < changeAt ? 'free' : 'pro' }
+      await gotoReady(page, harness.pageUrl({ proxyUrl: '/flameup' }, [['identify', 'u_signed_in', traits]]))
+      await waitFor(
+        async () => (await pending(page)) == 0 && harness.proxyRequests.every((request) => request.status != null),
+        Boolean,
+        { timeout: 10 * SECOND },
+      )
+    }
+    return {
+      views,
+      proxyRequests: harness.batchesSent(),
+      apiCalls: harness.api.requests.length,
+      accepted: harness.accepted().length,
+    }
+  } finally {
+    await browser.close()
+    await harness.close()
+  }
+}
+
+const countOver = (values, key) => {
+  const counts = new Map()
+  for (const value of values) counts.set(value[key], (counts.get(value[key]) || 0) + 1)
+  return [...counts.values()].filter((count) => count > 1).length
+}
+
+/**
+ * `calls` identify calls of distinct users from `tabs` tabs of one browser, in `waves`; after each
+ * wave one tab reloads (the unload path, then a new page taking over its queue). Throughout, the
+ * API fails 30% of calls (500/503, seeded) and every call from the proxy to the API waits 20 to
+ * 100 ms. Default SDK settings except faster timers. Stops by itself after `capMs`.
+ */
+export async function benchChaos({ calls = 500, tabs = 4, waves = 5, failRate = 0.3, seed = 7, capMs = 90 * SECOND } = {}) {
+  const deadline = Date.now() + capMs
+  const harness = await startHarness({ seed, upstreamLatency: [20, 100] })
+  const browser = await launchChromium()
+  const config = { proxyUrl: '/flameup', flushInterval: 200, retryBaseDelay: 100, retryMaxDelay: 2000 }
+  try {
+    harness.api.setFaults({ failRate })
+    const pages = await Promise.all(Array.from({ length: tabs }, () => browser.context.newPage()))
+    await Promise.all(pages.map((page) => gotoReady(page, harness.pageUrl(config))))
+    const users = Array.from({ length: calls }, (_, i) => 'chaos_' + i)
+    const perWave = Math.ceil(calls / (tabs * waves))
+    const started = Date.now()
+    let next = 0
+    for (let wave = 0; wave < waves && Date.now() < deadline; wave++) {
+      await Promise.all(
+        pages.map((page) => {
+          const batch = users.slice(next, (next += perWave))
+          return batch.length ? identifyMany(page, batch, { wave }) : undefined
+        }),
+      )
+      await reloadReady(pages[wave % tabs])
+    }
+    const delivered = await waitFor(() => harness.deliveredUsers(), (count) => count >= calls, {
+      timeout: Math.max(0, deadline - Date.now()),
+      interval: 100,
+    })
+    const drainMs = Date.now() - started
+    const left = await Promise.all(pages.map((page) => pending(page).catch(() => NaN)))
+    const accepted = harness.accepted()
+    return {
+      calls,
+      tabs,
+      reloads: waves,
+      delivered,
+      lost: calls - delivered,
+      duplicatedUserIds: countOver(accepted, 'userId'),
+      duplicatedMessageIds: countOver(accepted, 'messageId'),
+      browserToProxyRequests: harness.batchesSent(),
+      proxyToApiRequests: harness.api.requests.length,
+      apiFailures: harness.api.requests.filter((request) => !(request.status >= 200 && request.status < 300)).length,
+      stillQueued: left.reduce((sum, count) => sum + count, 0),
+      drainMs: delivered >= calls ? drainMs : null,
+    }
+  } finally {
+    await browser.close()
+    await harness.close()
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // Every wait inside is bounded; this is the last resort should Chromium itself hang.
+  const watchdog = setTimeout(() => {
+    process.stderr.write('bench-browser: gave up after 4 minutes\n')
+    process.exit(2)
+  }, 240 * SECOND)
+  const views = await benchRequestsPerPageView()
+  console.log(
+    `requests per page view: ${views.views} page views of one signed-in user, traits changed once -> ` +
+      `${views.proxyRequests} requests to the proxy (target 2), ${views.apiCalls} calls at the API`,
+  )
+  const chaos = await benchChaos()
+  console.log(
+    `chaos: ${chaos.calls} calls, ${chaos.tabs} tabs, ${chaos.reloads} reloads, API failing 30% with 20-100 ms latency -> ` +
+      `delivered ${chaos.delivered}, lost ${chaos.lost}, duplicated ${chaos.duplicatedUserIds} userIds / ${chaos.duplicatedMessageIds} messageIds, ` +
+      `${chaos.browserToProxyRequests} requests browser->proxy, ${chaos.proxyToApiRequests} proxy->API (${chaos.apiFailures} failed), ` +
+      `still queued ${chaos.stillQueued}, drained in ${chaos.drainMs == null ? 'not within the cap' : chaos.drainMs + ' ms'}`,
+  )
+  clearTimeout(watchdog)
+}
