@@ -1,7 +1,7 @@
 import { backoff } from './backoff'
 import type { Settings } from './config'
 import { groupByUser, type createQueue, type Group } from './queue'
-import { verdictOf, type createTransport } from './transport'
+import { KEEPALIVE_BUDGET, verdictOf, type createTransport, type Sending } from './transport'
 import type { FlameupEvents } from './types'
 import type { createUnchanged } from './unchanged'
 
@@ -44,10 +44,11 @@ export const createFlusher = (
    * Sends groups and applies the answers: the store is updated first, then events go out, so a
    * listener never hears of a call that a reload could still send. Returns the earliest retry time.
    */
-  const send = async (groups: Group[], now: number) => {
+  const send = async (all: Group[], { _count, _answers }: Sending, now: number) => {
+    const groups = all.slice(0, _count)
     const sent = groups.flatMap((group) => group._entries.map(([key]) => key))
     sent.forEach((key) => inFlight.add(key))
-    const outcomes = await transport(groups)
+    const outcomes = await _answers
     sent.forEach((key) => inFlight.delete(key))
     const removed: string[] = []
     const updated: [string, unknown][] = []
@@ -65,7 +66,8 @@ export const createFlusher = (
       if (verdict == 'retry' && attempts < settings.maxAttempts) {
         const { retryBaseDelay, retryMaxDelay } = settings
         const nextAt = now + Math.min(retryAfter ?? backoff(attempts - 1, retryBaseDelay, retryMaxDelay), retryMaxDelay)
-        entries.forEach(([key, call]) => updated.push([key, { ...call, attempts, nextAt }]))
+        // A call this page no longer knows was answered elsewhere or opted out: never bring it back.
+        for (const [key, call] of entries) if (queue._known.has(key)) updated.push([key, { ...call, attempts, nextAt }])
         retryAt = Math.min(retryAt, nextAt)
         return
       }
@@ -103,7 +105,7 @@ export const createFlusher = (
       const now = Date.now()
       const groups = groupByUser((await queue._load(now))._calls).filter(notInFlight)
       const due = groups.filter((group) => group._merged.nextAt <= now)
-      const retryAt = due.length ? await send(due, now) : Math.min(...groups.map((group) => group._merged.nextAt))
+      const retryAt = due.length ? await send(due, transport(due), now) : Math.min(...groups.map((group) => group._merged.nextAt))
       if (retryAt < Infinity) return schedule(retryAt - now)
       if (!due.length) return
     }
@@ -132,9 +134,15 @@ export const createFlusher = (
     _flush: flush,
     /** The page may be closing: proxy mode sends what this page knows now, without waiting for the lock. */
     _hide: () => {
-      const groups = groupByUser([...queue._known]).filter(notInFlight)
-      if (!settings.proxyUrl) flush()
-      else if (groups.length && !paused && !closed && navigator.onLine !== false) send(groups, Date.now()).catch(log)
+      if (!settings.proxyUrl) return void flush()
+      if (paused || closed || navigator.onLine === false) return
+      let groups = groupByUser([...queue._known]).filter(notInFlight)
+      // Several batches may go, as long as together they stay within one keepalive budget.
+      for (let budget = KEEPALIVE_BUDGET, sending: Sending; groups.length && (sending = transport(groups, budget))._count; ) {
+        budget -= sending._bytes
+        send(groups, sending, Date.now()).catch(log)
+        groups = groups.slice(sending._count)
+      }
     },
     /** An explicit flush() retries after a 401/403 pause, e.g. once the proxy's key is fixed. */
     _resume: () => {

@@ -64,6 +64,38 @@ export const createQueue = (
   const known = new Map<string, QueuedCall>()
   let buffer: Entry[] = []
   let writing: Promise<void> | undefined
+  let reading: Promise<any> = Promise.resolve()
+
+  const load = async (now: number) => {
+    await writing
+    const calls: Entry[] = []
+    const meta: Record<string, any> = {}
+    const doomed: string[] = []
+    for (const [key, call] of await store.entries())
+      if (key[0] != 'q') meta[key] = call
+      // A call without numeric attempts and nextAt would never be due and would hold back its user's later calls.
+      else if (
+        typeof call?.messageId != 'string' ||
+        typeof call.userId != 'string' ||
+        typeof call.traits != 'object' ||
+        !(call.attempts >= 0 && call.nextAt >= 0)
+      ) {
+        log('corrupt record removed', key)
+        doomed.push(key)
+      } else if (Date.parse(call.timestamp) > now - WEEK) calls.push([key, call])
+      else {
+        drop(call, 'expired')
+        doomed.push(key)
+      }
+    for (const [key, call] of calls.splice(0, calls.length - maxQueueSize)) {
+      drop(call, 'queue_full')
+      doomed.push(key)
+    }
+    if (doomed.length) await store.delMany(doomed)
+    known.clear()
+    calls.forEach(([key, call]) => known.set(key, call))
+    return { _calls: calls, _meta: meta }
+  }
 
   return {
     _known: known,
@@ -80,32 +112,11 @@ export const createQueue = (
       }))
     },
 
-    /** The valid calls in queue order, and the other stored keys (consent, delivered hashes). */
-    _load: async (now: number) => {
-      await writing
-      const calls: Entry[] = []
-      const meta: Record<string, any> = {}
-      const doomed: string[] = []
-      for (const [key, call] of await store.entries())
-        if (key[0] != 'q') meta[key] = call
-        // A call without a numeric nextAt would never be due and would hold back every later call of its user.
-        else if (typeof call?.messageId != 'string' || typeof call.userId != 'string' || typeof call.traits != 'object' || !(call.nextAt >= 0)) {
-          log('corrupt record removed', key)
-          doomed.push(key)
-        } else if (Date.parse(call.timestamp) > now - WEEK) calls.push([key, call])
-        else {
-          drop(call, 'expired')
-          doomed.push(key)
-        }
-      for (const [key, call] of calls.splice(0, calls.length - maxQueueSize)) {
-        drop(call, 'queue_full')
-        doomed.push(key)
-      }
-      if (doomed.length) await store.delMany(doomed)
-      known.clear()
-      calls.forEach(([key, call]) => known.set(key, call))
-      return { _calls: calls, _meta: meta }
-    },
+    /**
+     * The valid calls in queue order, and the other stored keys (consent, delivered hashes).
+     * Reads run one after another, so two never both drop (and announce) the same call.
+     */
+    _load: (now: number): ReturnType<typeof load> => (reading = reading.then(() => load(now))),
 
     /**
      * Records a round's answers in two transactions: answered calls removed; failed ones

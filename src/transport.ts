@@ -1,6 +1,7 @@
 import { parseRetryAfter } from './backoff'
 import type { Settings } from './config'
 import type { Group, QueuedCall } from './queue'
+import { utf8Length } from './validate'
 
 /** What the server said about one group; no status means the request never got an answer. */
 export interface Outcome {
@@ -25,6 +26,9 @@ export const verdictOf = (status = 0): Verdict =>
 /** Chromium's keepalive budget is 64 KiB for all bodies in flight; the rest is headroom for the envelope. */
 export const KEEPALIVE_BUDGET = 64000
 
+/** Bytes of the batch around the calls: `{"batch":[...],"sentAt":"<ISO>"}`. */
+const ENVELOPE = 50
+
 /** A stuck request would hold the flush lock forever; past this it counts as a network error. */
 const REQUEST_TIMEOUT = 30000
 
@@ -46,20 +50,28 @@ const post = async (url: string, init: RequestInit): Promise<Outcome> => {
   }
 }
 
+/** One request being sent: how many of the given groups it carries, its bytes, and the answers. */
+export interface Sending {
+  _count: number
+  _bytes: number
+  _answers: Promise<Outcome[]>
+}
+
 /**
- * Sends the first groups of the list and answers one outcome per group sent, in order. Proxy
- * mode: one batch of at most `batchSize` calls and 64 KB, always keepalive and CORS-simple, so
- * the same request serves a closing page. Direct mode: one request per call, `batchSize` at once.
+ * Sends the first groups of the list. Proxy mode: one batch of at most `batchSize` calls within
+ * `budget` bytes, always keepalive and CORS-simple, so the same request serves a closing page.
+ * Direct mode: one request per call, `batchSize` at once. Answers one outcome per group sent.
  */
 export const createTransport =
   ({ proxyUrl, batchSize, peopleUrl, headers }: Settings) =>
-  async (groups: Group[]): Promise<Outcome[]> => {
-    if (!proxyUrl)
-      return Promise.all(
-        groups.slice(0, batchSize).map(({ _merged: { userId, email, traits } }) =>
-          post(peopleUrl, { headers, body: JSON.stringify({ userId, email, traits }) }),
-        ),
+  (groups: Group[], budget = KEEPALIVE_BUDGET): Sending => {
+    if (!proxyUrl) {
+      const sent = groups.slice(0, batchSize)
+      const answers = sent.map(({ _merged: { userId, email, traits } }) =>
+        post(peopleUrl, { headers, body: JSON.stringify({ userId, email, traits }) }),
       )
+      return { _count: sent.length, _bytes: 0, _answers: Promise.all(answers) }
+    }
     const parts: string[] = []
     let bytes = 0
     for (const { _merged: call } of groups) {
@@ -70,22 +82,26 @@ export const createTransport =
         traits: call.traits,
         timestamp: call.timestamp,
       } satisfies Partial<QueuedCall>)
-      // The first call always fits: validation caps one call at 32 KB. The budget is in UTF-8 bytes:
-      // utf8Length's shortcut only holds against its own 32 KB limit, not against a running sum.
-      if (parts.length >= batchSize || (bytes += new TextEncoder().encode(part).length + 1) > KEEPALIVE_BUDGET) break
+      // Validation caps a call at 32 KB, so the first one always fits a whole budget.
+      const size = utf8Length(part) + 1
+      if (parts.length >= batchSize || bytes + size > budget) break
       parts.push(part)
+      bytes += size
     }
-    // A string body goes as text/plain: no preflight, and keepalive lets it outlive the page.
-    const answer = await post(proxyUrl, {
-      body: '{"batch":[' + parts + '],"sentAt":"' + new Date().toISOString() + '"}',
-      keepalive: true,
-    })
-    const results = answer._status == 200 && answer._body?.results
-    return groups.slice(0, parts.length).map((group): Outcome => {
-      // A whole-request answer (403, 413, 502...) applies to every call; a 200 without results is garbage: retry.
-      if (!Array.isArray(results)) return answer._status == 200 ? {} : answer
-      const result = results.find((item) => item?.messageId == group._merged.messageId)
-      // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
-      return result ? { _status: result.status, _body: result.person ?? result.error, _retryAfter: answer._retryAfter } : {}
-    })
+    const send = async (): Promise<Outcome[]> => {
+      // A string body goes as text/plain: no preflight, and keepalive lets it outlive the page.
+      const answer = await post(proxyUrl, {
+        body: '{"batch":[' + parts + '],"sentAt":"' + new Date().toISOString() + '"}',
+        keepalive: true,
+      })
+      const results = answer._status == 200 && answer._body?.results
+      return groups.slice(0, parts.length).map((group): Outcome => {
+        // A whole-request answer (403, 413, 502...) applies to every call; a 200 without results is garbage: retry.
+        if (!Array.isArray(results)) return answer._status == 200 ? {} : answer
+        const result = results.find((item) => item?.messageId == group._merged.messageId)
+        // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
+        return result ? { _status: result.status, _body: result.person ?? result.error, _retryAfter: answer._retryAfter } : {}
+      })
+    }
+    return { _count: parts.length, _bytes: bytes + ENVELOPE, _answers: parts.length ? send() : Promise.resolve([]) }
   }

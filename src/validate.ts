@@ -16,9 +16,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 const invalid = (field: string, why: string) => new FlameupError('invalid_argument', field, field + ' ' + why)
 
-/** UTF-8 length; only encodes when the string could be near the limit. */
-export const utf8Length = (text: string) =>
-  text.length * 3 <= MAX_CALL_BYTES ? text.length : new TextEncoder().encode(text).length
+/** Bytes of a string in UTF-8, as it goes on the wire. */
+export const utf8Length = (text: string) => new TextEncoder().encode(text).length
 
 /**
  * Checks one identify call. Returns the call and its JSON (reused for the size check and the
@@ -31,7 +30,7 @@ export const validateIdentify = (userId: unknown, traits?: unknown): [IdentifyCa
   const proto = traits != null && Object.getPrototypeOf(traits)
   if (traits !== undefined && proto !== Object.prototype && proto !== null) throw invalid('traits', 'must be a plain object')
   const { email, ...rest } = (traits || {}) as Traits
-  if (email !== undefined && !EMAIL.test(email)) throw invalid('email', 'is not a valid email')
+  if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) throw invalid('email', 'is not a valid email')
   const call: IdentifyCall = { userId, email, traits: rest }
   let json: string
   try {
@@ -43,6 +42,7 @@ export const validateIdentify = (userId: unknown, traits?: unknown): [IdentifyCa
   } catch (error) {
     throw error instanceof FlameupError ? error : invalid('traits', 'cannot be sent as JSON (a cycle?)')
   }
-  if (utf8Length(json) > MAX_CALL_BYTES) throw invalid('traits', 'make the call over 32 KB of JSON')
+  // Encoding is only needed when the call could be near the limit (one UTF-16 unit is at most 3 bytes).
+  if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) throw invalid('traits', 'make the call over 32 KB of JSON')
   return [call, json]
 }

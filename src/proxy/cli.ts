@@ -17,16 +17,12 @@ const timeoutMs = Number(env.FLAMEUP_TIMEOUT_MS || 10000)
 if (!(timeoutMs > 0)) fail('FLAMEUP_TIMEOUT_MS must be a positive number of milliseconds')
 const apiHost = env.FLAMEUP_API_HOST || 'https://api.flameup.ai'
 if (!/^https?:\/\/[^/]/.test(apiHost)) fail('FLAMEUP_API_HOST must be an http(s) URL')
-const allowedOrigins = (env.FLAMEUP_ALLOWED_ORIGINS || '')
-  .split(',')
-  .map((origin) => origin.trim())
-  .filter(Boolean)
 
 const handler = createProxyHandler({
   apiKey: env.FLAMEUP_API_KEY!,
   workspaceId: env.FLAMEUP_WORKSPACE_ID!,
   apiHost,
-  allowedOrigins,
+  allowedOrigins: env.FLAMEUP_ALLOWED_ORIGINS || '',
   timeoutMs,
   log: (line) => process.stderr.write('flameup-proxy: ' + line + '\n'),
 })

@@ -12,11 +12,12 @@ export interface ProxyOptions {
    */
   apiHost?: string
   /**
-   * Origins (`https://shop.example`) whose pages may call the proxy from the browser, or `'*'` for
-   * any. Same-origin requests and requests without an `Origin` header (servers) are always allowed.
+   * Origins (`https://shop.example`) whose pages may call the proxy from the browser, as an array or
+   * a comma-separated string, or `'*'` for any. Same-origin requests and requests without an
+   * `Origin` header (servers) are always allowed.
    * @default [] (same origin only)
    */
-  allowedOrigins?: readonly string[] | '*'
+  allowedOrigins?: readonly string[] | string
   /**
    * The `fetch` used to reach the API (tests, instrumentation, a runtime's own client).
    * @default globalThis.fetch
@@ -75,12 +76,13 @@ export const resolveOptions = (options: ProxyOptions): ResolvedOptions => {
   if (typeof apiKey != 'string' || !apiKey) throw new TypeError('createProxyHandler: apiKey is required')
   if (typeof workspaceId != 'string' || !workspaceId) throw new TypeError('createProxyHandler: workspaceId is required')
   if (!/^https?:\/\/[^/]/.test(apiHost)) throw new TypeError('createProxyHandler: apiHost must be an http(s) URL')
-  const origins = options.allowedOrigins ?? []
+  const listed = options.allowedOrigins ?? []
+  const origins = (typeof listed == 'string' ? listed.split(',') : listed).map((origin) => origin.trim().replace(/\/+$/, '')).filter(Boolean)
   return {
     apiKey,
     workspaceId,
     apiHost: apiHost.replace(/\/+$/, ''),
-    allowedOrigins: origins == '*' || origins.includes('*') ? '*' : origins.map((origin) => origin.replace(/\/+$/, '')),
+    allowedOrigins: origins.includes('*') ? '*' : origins,
     // A wrapper, not `fetch` itself: some runtimes throw "Illegal invocation" when fetch is called off globalThis.
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     timeoutMs: positive('timeoutMs', options.timeoutMs ?? 10000),
