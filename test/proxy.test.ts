@@ -359,6 +359,12 @@ describe('CORS and origins', () => {
     expect(answer.headers['access-control-expose-headers']).toBe('Retry-After')
   })
 
+  it('takes the list as a comma-separated string too', async () => {
+    const { post } = setup(created, { allowedOrigins: 'https://a.example, https://b.example' })
+    expect((await post({ batch: [item(1)] }, { Origin: 'https://b.example', 'Content-Type': 'text/plain' })).status).toBe(200)
+    expect((await post({ batch: [item(2)] }, { Origin: 'https://a.exampl', 'Content-Type': 'text/plain' })).status).toBe(403)
+  })
+
   it("allows any origin with '*'", async () => {
     const { post } = setup(created, { allowedOrigins: '*' })
     expect((await post({ batch: [item(1)] }, { Origin: 'https://any.example', 'Content-Type': 'text/plain' })).status).toBe(200)
