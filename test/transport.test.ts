@@ -137,7 +137,7 @@ describe('proxy mode: per-item results', () => {
   it('applies each result by messageId, whatever its position', async () => {
     const statuses: Record<string, number | undefined> = { u_ok: 201, u_bad: 400, u_down: 500, u_missing: undefined }
     const sent = stubFetch(async (request) => {
-      const response = await proxy((item) => statuses[item.userId])(request).json()
+      const response = await (await proxy((item) => statuses[item.userId])(request)).json()
       return json({ results: response.results.reverse() })
     })
     const flameup = client()
