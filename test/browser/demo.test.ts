@@ -1,0 +1,147 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { inflateSync } from 'node:zlib'
+import type { Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+// @ts-expect-error: plain ESM without declarations
+import { startDemo } from '../../demo/server.mjs'
+import { launchChromium } from './chromium'
+
+const SCREENSHOT = 'test-results/demo.png'
+// Bounds for waits on delivery: generous, because CI runs this beside other Chromium suites on two cores.
+const WAIT = 30000
+
+/** Decodes an 8-bit, non-interlaced RGB(A) PNG such as Chromium's screenshots into pixel rows. */
+const decodePng = (png: Buffer) => {
+  let offset = 8
+  let width = 0
+  let height = 0
+  let channels = 0
+  const data: Buffer[] = []
+  while (offset < png.length) {
+    const length = png.readUInt32BE(offset)
+    const type = png.toString('ascii', offset + 4, offset + 8)
+    const body = png.subarray(offset + 8, offset + 8 + length)
+    if (type == 'IHDR') {
+      width = body.readUInt32BE(0)
+      height = body.readUInt32BE(4)
+      channels = { 2: 3, 6: 4 }[body[9]] ?? 0
+      if (body[8] != 8 || !channels || body[12]) throw new Error('unexpected PNG format')
+    }
+    if (type == 'IDAT') data.push(body)
+    offset += 12 + length
+  }
+  const raw = inflateSync(Buffer.concat(data))
+  const stride = width * channels
+  const rows: Buffer[] = []
+  // PNG filters predict each byte from its left (a), upper (b) and upper-left (c) neighbours.
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)]
+    const row = Buffer.from(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)))
+    const up = rows[y - 1]
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? row[x - channels] : 0
+      const b = up ? up[x] : 0
+      const c = up && x >= channels ? up[x - channels] : 0
+      const p = a + b - c
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c
+      row[x] = (row[x] + [0, a, b, (a + b) >> 1, paeth][filter]) & 255
+    }
+    rows.push(row)
+  }
+  return { width, height, channels, rows }
+}
+
+/** Distinct colours, and the share of pixels that differ from the most common (background) one. */
+const inkOf = (png: Buffer) => {
+  const { width, height, channels, rows } = decodePng(png)
+  const counts = new Map<number, number>()
+  for (const row of rows)
+    for (let x = 0; x < width * channels; x += channels) {
+      const rgb = (row[x] << 16) | (row[x + 1] << 8) | row[x + 2]
+      counts.set(rgb, (counts.get(rgb) ?? 0) + 1)
+    }
+  const background = Math.max(...counts.values())
+  return { colors: counts.size, ink: 1 - background / (width * height) }
+}
+
+const json = async (url: string) => (await fetch(url)).json()
+
+describe('demo', () => {
+  let demo: { url: string; apiUrl: string; close: () => Promise<void> }
+  let browser: Awaited<ReturnType<typeof launchChromium>>
+  let page: Page
+  const pageErrors: string[] = []
+  const consoleErrors: string[] = []
+
+  beforeAll(async () => {
+    demo = await startDemo({ port: 0 })
+    browser = await launchChromium()
+    page = browser.context.pages()[0] ?? (await browser.context.newPage())
+    page.on('pageerror', (error) => pageErrors.push(error.message))
+    page.on('console', (message) => message.type() == 'error' && consoleErrors.push(message.text()))
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await demo?.close()
+  })
+
+  it('logs in through the form and shows the person the API stand-in holds', { timeout: 90000 }, async () => {
+    await page.goto(demo.url)
+    // The async SDK has replaced the stub once the pending count is live.
+    await page.locator('#sdk-state[data-ready]').waitFor({ timeout: WAIT })
+
+    await page.fill('#userId', 'u_demo')
+    await page.fill('#email', 'ann@example.com')
+    await page.fill('#first_name', 'Ann')
+    await page.selectOption('#plan', 'pro')
+    await page.click('#login button[type=submit]')
+
+    const row = page.locator('#people tr[data-user-id="u_demo"]')
+    await row.waitFor({ timeout: WAIT })
+    await expect.poll(() => row.locator('td').allTextContents()).toEqual(expect.arrayContaining(['u_demo', 'ann@example.com', 'Ann', 'pro']))
+    const people = await json(demo.apiUrl + '/__people')
+    expect(people).toContainEqual(
+      expect.objectContaining({ external_id: 'u_demo', email: 'ann@example.com', first_name: 'Ann', attributes: { plan: 'pro' } }),
+    )
+
+    // The log shows the delivery with the person the API answered, and the queue drains.
+    const delivered = page.locator('#log .entry[data-kind=delivered]').first()
+    await expect.poll(() => delivered.locator('pre').textContent(), { timeout: WAIT }).toContain('"external_id": "u_demo"')
+    await expect.poll(() => page.locator('#pending').textContent(), { timeout: WAIT }).toBe('0')
+  })
+
+  it('renders a page that is not blank', async () => {
+    const png = await page.screenshot({ fullPage: true })
+    mkdirSync('test-results', { recursive: true })
+    writeFileSync(SCREENSHOT, png)
+    const { colors, ink } = inkOf(png)
+    expect(colors).toBeGreaterThan(50)
+    expect(ink).toBeGreaterThan(0.05)
+  })
+
+  it('shows a FlameupError next to the form for a bad email', async () => {
+    await page.fill('#userId', 'u_bad')
+    await page.fill('#email', 'not-an-email')
+    await page.click('#login button[type=submit]')
+    const error = page.locator('#form-error')
+    await error.waitFor()
+    expect(await error.textContent()).toMatch(/FlameupError\s*invalid_argument.*email/)
+    expect(await page.getAttribute('#email', 'aria-invalid')).toBe('true')
+  })
+
+  it('delivers from the ESM page too', { timeout: 90000 }, async () => {
+    await page.goto(demo.url + '/esm.html')
+    await page.fill('#userId', 'u_esm')
+    await page.fill('#email', 'esm@example.com')
+    await page.click('#login button[type=submit]')
+    await page.locator('#people tr[data-user-id="u_esm"]').waitFor({ timeout: WAIT })
+    const delivered = page.locator('#log .entry[data-kind=delivered]').first()
+    await expect.poll(() => delivered.locator('pre').textContent(), { timeout: WAIT }).toContain('"external_id": "u_esm"')
+  })
+
+  it('raised no page or console errors', () => {
+    expect(pageErrors).toEqual([])
+    expect(consoleErrors).toEqual([])
+  })
+})
