@@ -1,5 +1,6 @@
 // Real Chromium, real IndexedDB, the built script tag and proxy, the API stand-in: calls survive
 // reloads, tabs, unloads and restarts, and each reaches the API exactly once.
+import { rmSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { launchChromium, newProfile } from './chromium'
 import {
@@ -8,25 +9,32 @@ import {
   expectDelivered,
   expectNoDuplicates,
   expectNoPageErrors,
+  gotoReady,
   identify,
   identifyMany,
   openPage,
   pending,
   reloadReady,
+  startCli,
   startHarness,
+  watchErrors,
   type Harness,
 } from './server'
 
 const ids = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => prefix + '_' + i)
 
+// The profile outlives one browser: the restart test closes the browser and starts it again on it.
+const profile = newProfile()
 let browser: Awaited<ReturnType<typeof launchChromium>>
 let harness: Harness
+let cli: Awaited<ReturnType<typeof startCli>> | undefined
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  browser = await launchChromium(profile, { keepProfile: true })
 })
 afterAll(async () => {
   await browser?.close()
+  rmSync(profile, { recursive: true, force: true })
 })
 // A new harness is a new port, hence a new origin: every test starts with empty IndexedDB.
 beforeEach(async () => {
@@ -34,6 +42,8 @@ beforeEach(async () => {
 })
 afterEach(async () => {
   for (const page of browser.context.pages()) await page.close()
+  await cli?.close()
+  cli = undefined
   await harness?.close()
 })
 
@@ -83,6 +93,8 @@ describe('delivery in Chromium', () => {
     await expectDelivered(harness, 1)
     expect(harness.accepted()[0].body).toEqual({ userId: 'leaver', email: 'leaver@example.com', traits: { plan: 'pro' } })
     expectNoDuplicates(harness)
+    // pagehide and visibilitychange both fire on the way out: the call still goes once.
+    expect([...harness.sentCounts().values()]).toEqual([1])
     expectNoPageErrors(errors)
   })
 
@@ -104,30 +116,56 @@ describe('delivery in Chromium', () => {
   })
 
   it('a call queued with the API down survives a browser restart and is delivered once', async () => {
-    const profile = newProfile()
-    const first = await launchChromium(profile, { keepProfile: true })
-    let second: typeof first | undefined
-    try {
-      harness.api.setFaults({ down: true })
-      const before = await openPage(first.context, harness.pageUrl())
-      await identify(before.page, 'restarted', { plan: 'pro' })
-      await expect.poll(() => harness.api.requests.length, { timeout: 10000 }).toBeGreaterThan(0)
-      expectNoPageErrors(before.errors)
-      await first.close()
+    harness.api.setFaults({ down: true })
+    const before = await openPage(browser.context, harness.pageUrl())
+    await identify(before.page, 'restarted', { plan: 'pro' })
+    await expect.poll(() => harness.api.requests.length, { timeout: 10000 }).toBeGreaterThan(0)
+    expectNoPageErrors(before.errors)
+    await browser.close()
 
-      harness.api.setFaults({})
-      expect(harness.deliveredUsers()).toBe(0)
-      second = await launchChromium(profile)
-      // A page load with no identify of its own sends what the last session left queued.
-      const after = await openPage(second.context, harness.pageUrl())
-      await expectDelivered(harness, 1)
-      await expect.poll(() => pending(after.page)).toBe(0)
-      expect(harness.acceptedCount('restarted')).toBe(1)
-      expectNoDuplicates(harness)
-      expectNoPageErrors(after.errors)
-    } finally {
-      await first.close()
-      await second?.close()
+    harness.api.setFaults({})
+    expect(harness.deliveredUsers()).toBe(0)
+    browser = await launchChromium(profile, { keepProfile: true })
+    // A page load with no identify of its own sends what the last session left queued.
+    const after = await openPage(browser.context, harness.pageUrl())
+    await expectDelivered(harness, 1)
+    await expect.poll(() => pending(after.page)).toBe(0)
+    expect(harness.acceptedCount('restarted')).toBe(1)
+    expectNoDuplicates(harness)
+    expectNoPageErrors(after.errors)
+  })
+})
+
+// Headers a page may send cross-origin without a preflight (Fetch standard, CORS-safelisted), plus
+// those the browser itself adds.
+const SIMPLE = /^(accept|accept-language|content-language|content-type|origin|referer|user-agent|sec-.*)$/
+
+describe('proxy CLI, cross-origin', () => {
+  it('a page on another origin delivers through `node dist/proxy-cli.mjs`, once', async () => {
+    cli = await startCli({ apiHost: harness.api.url, allowedOrigins: harness.origin })
+    expect(new URL(cli.url).origin).not.toBe(harness.origin)
+    const page = await browser.context.newPage()
+    const sent: { method: string; headers: Record<string, string> }[] = []
+    page.on('request', (request) => {
+      if (request.url().startsWith(cli!.url)) sent.push({ method: request.method(), headers: request.headers() })
+    })
+    const errors = watchErrors(page)
+    await gotoReady(page, harness.pageUrl({ ...FAST, proxyUrl: cli.url + '/collect' }))
+    await identify(page, 'cross_origin', { email: 'cross@example.com', plan: 'pro' })
+
+    await expectDelivered(harness, 1)
+    // The page could read the proxy's answer (CORS allowed it), so it knows the call was delivered.
+    await expect.poll(() => events(page, 'delivered')).toMatchObject([{ userId: 'cross_origin' }])
+    expect(await pending(page)).toBe(0)
+    expect(harness.accepted()[0].body).toEqual({ userId: 'cross_origin', email: 'cross@example.com', traits: { plan: 'pro' } })
+    expectNoDuplicates(harness)
+
+    expect(sent.length).toBeGreaterThan(0)
+    for (const { method, headers } of sent) {
+      expect(method).toBe('POST')
+      expect(headers['content-type']).toMatch(/^text\/plain/)
+      expect(Object.keys(headers).filter((name) => !SIMPLE.test(name))).toEqual([])
     }
+    expectNoPageErrors(errors)
   })
 })
