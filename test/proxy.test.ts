@@ -431,6 +431,36 @@ describe('whole-request answers', () => {
     expect(logs).toEqual([expect.stringMatching(/2 of 2 calls could not reach the Flameup API: ECONNREFUSED/)])
   })
 
+  it('retries a dropped connection once, at once', async () => {
+    let drops = 1
+    const { post, sent } = setup((entry) => {
+      if (drops-- > 0) throw new TypeError('fetch failed', { cause: { code: 'UND_ERR_SOCKET' } })
+      return created(entry)
+    })
+    expect((await post({ batch: [item(1)] })).body.results[0].status).toBe(201)
+    expect(sent).toHaveLength(2)
+  })
+
+  it('keeps sending the rest of a batch after a dropped connection', async () => {
+    const { post, sent } = setup(
+      (entry) => {
+        if (entry.body.userId == 'u1') throw new TypeError('fetch failed')
+        return created(entry)
+      },
+      { concurrency: 1 },
+    )
+    const answer = await post({ batch: [item(1), item(2)] })
+    expect(answer.body.results.map((r: { status: number }) => r.status)).toEqual([502, 201])
+    expect(sent.map((s) => s.body.userId)).toEqual(['u1', 'u1', 'u2'])
+  })
+
+  it('stops sending a batch after a timeout', async () => {
+    const { post, sent } = setup(() => new Promise<Response>(() => {}), { concurrency: 1, timeoutMs: 20 })
+    const answer = await post({ batch: [item(1), item(2), item(3)] })
+    expect(answer.status).toBe(504)
+    expect(sent).toHaveLength(1)
+  })
+
   it('answers per item when only some items could not reach the API', async () => {
     const { post } = setup(() => {
       throw new TypeError('fetch failed')

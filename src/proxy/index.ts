@@ -43,9 +43,10 @@ const REASONS: Record<number, string> = {
   504: 'Gateway Timeout',
 }
 
-// After one of these the rest of the batch would get the same answer; sparing the API those calls
-// matters most when it is rate limiting (429) or unreachable.
-const STOPS_BATCH = (outcome: Outcome) => outcome.unreachable || [401, 403, 429].includes(outcome.status)
+// After one of these the rest of the batch would get the same answer: sparing the API those calls
+// matters when it rate limits (429), and a timeout would otherwise be waited out once per item.
+// A refused connection fails fast and may be a one-off, so it does not stop the batch.
+const STOPS_BATCH = (outcome: Outcome) => outcome.unreachable?.reason == 'timeout' || [401, 403, 429].includes(outcome.status)
 
 const delaySeconds = (value: string) => (/^\d+$/.test(value) ? Number(value) : (Date.parse(value) - Date.now()) / 1000)
 

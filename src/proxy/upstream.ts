@@ -66,8 +66,16 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, timeoutMs 
         controller.abort()
       }, timeoutMs)
     })
+    // A keep-alive socket that the API closed while it sat idle fails the next call at once. One
+    // immediate retry on a fresh connection absorbs that race; the same call sent twice creates or
+    // updates the same person, so a retry of one that did arrive does no harm.
+    const attempts = () =>
+      attempt(json, messageId, controller.signal).catch((error) => {
+        if (controller.signal.aborted) throw error
+        return attempt(json, messageId, controller.signal)
+      })
     try {
-      return await Promise.race([attempt(json, messageId, controller.signal), deadline])
+      return await Promise.race([attempts(), deadline])
     } catch (error) {
       if (error === TIMEOUT)
         return {
