@@ -32,11 +32,9 @@ const NUMBERS = {
   maxQueueSize: [1000, 1],
 }
 
-const isText = (value: unknown) => typeof value == 'string' && value != ''
-
 /** Applies the contract defaults; throws `invalid_config` naming the key unless exactly one transport is set. */
 export const resolveConfig = (config: FlameupConfig): Settings => {
-  if (!config || typeof config != 'object') throw invalid('config', 'must be an object')
+  if (!config || typeof config != 'object') throw invalid('config')
   const { proxyUrl, workspaceId, apiKey, apiHost, storage = 'indexeddb' } = config
   const settings = { ...config, storage, headers: { 'Content-Type': 'application/json' } } as unknown as Settings
   for (const [key, [fallback, min]] of Object.entries(NUMBERS)) {
@@ -44,21 +42,20 @@ export const resolveConfig = (config: FlameupConfig): Settings => {
     if (!Number.isInteger(value) || value < min) throw invalid(key)
   }
   if (storage != 'indexeddb' && storage != 'memory') throw invalid('storage')
-  if (proxyUrl !== undefined) {
-    if (!isText(proxyUrl)) throw invalid('proxyUrl')
-    if (workspaceId ?? apiKey ?? apiHost) throw invalid('proxyUrl', 'and workspaceId are exclusive: choose one')
+  for (const key of ['proxyUrl', 'workspaceId', 'apiKey', 'apiHost'] as const)
+    if (config[key] !== undefined && (typeof config[key] != 'string' || !config[key])) throw invalid(key)
+  if (proxyUrl) {
+    if (workspaceId ?? apiKey ?? apiHost) throw invalid('proxyUrl', 'and workspaceId exclude each other')
     return settings
   }
-  if (!isText(workspaceId)) throw invalid('workspaceId', 'or proxyUrl (recommended) is required')
-  if (apiHost !== undefined && !isText(apiHost)) throw invalid('apiHost')
-  if (apiKey !== undefined && !isText(apiKey)) throw invalid('apiKey')
+  if (!workspaceId) throw invalid('workspaceId', 'or proxyUrl (recommended) is required')
   // Without a key the default host would answer 401 forever; a custom host may add the header itself.
-  if (!apiKey && apiHost === undefined) throw invalid('apiKey', 'is required with the default apiHost')
+  if (!apiKey && !apiHost) throw invalid('apiKey', 'is required with the default apiHost')
   if (apiKey) {
     settings.headers.Authorization = 'Bearer ' + apiKey
     console.warn('[flameup] apiKey is public in this page; use proxyUrl to keep it secret')
   }
   settings.peopleUrl =
-    (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId!) + '/people'
+    (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
   return settings
 }
