@@ -263,6 +263,74 @@ describe('flameup-proxy over HTTP', () => {
   })
 })
 
+describe('the API stand-in (demo/api.mjs)', () => {
+  const create = (body: unknown, { key = KEY, workspace = WORKSPACE } = {}) =>
+    fetch(`${api.url}/api/v1/workspaces/${workspace}/people`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + key },
+      body: JSON.stringify(body),
+    }).then(async (response) => ({ status: response.status, headers: response.headers, body: await response.json() }))
+
+  it('answers with the documented bodies', async () => {
+    expect((await create({ userId: 'u' }, { key: 'wrong' })).body).toEqual({
+      error: 'Unauthorized',
+      message: 'Authentication required. Please provide a valid API token',
+      code: 401,
+    })
+    expect(await create({ userId: 'u' }, { workspace: 'other' })).toMatchObject({ status: 404, body: { code: 404 } })
+    expect(await create({ userId: 'u', email: 'nope' })).toMatchObject({
+      status: 400,
+      body: { error: 'Bad Request', code: 400, details: [{ field: 'email', message: 'Invalid email format' }] },
+    })
+    expect(await create({ email: 'a@b.co' })).toMatchObject({ status: 400, body: { details: [{ field: 'userId' }] } })
+  })
+
+  it('creates a person with 201, then updates it with 200', async () => {
+    const created = await create({ userId: 'ann', email: 'ann@example.com', traits: { first_name: 'Ann', plan: 'pro' } })
+    expect(created.status).toBe(201)
+    expect(created.body).toMatchObject({
+      workspace_id: WORKSPACE,
+      external_id: 'ann',
+      email: 'ann@example.com',
+      first_name: 'Ann',
+      last_name: null,
+      status: 'active',
+      attributes: { plan: 'pro' },
+    })
+    expect(created.body.id).toMatch(/^[0-9a-f-]{36}$/)
+    const updated = await create({ userId: 'ann', traits: { last_name: 'Lee', seats: 3 } })
+    expect(updated.status).toBe(200)
+    expect(updated.body).toMatchObject({ id: created.body.id, email: 'ann@example.com', first_name: 'Ann', last_name: 'Lee', attributes: { plan: 'pro', seats: 3 } })
+    expect(updated.body.created_at).toBe(created.body.created_at)
+    expect(await (await fetch(api.url + '/__people')).json()).toHaveLength(1)
+  })
+
+  it('fails the same calls for the same seed, over /__control', async () => {
+    const run = async () => {
+      await fetch(api.url + '/__reset', { method: 'POST' })
+      await fetch(api.url + '/__control', { method: 'POST', body: JSON.stringify({ failRate: 0.5, retryAfter: 2 }) })
+      const answers = []
+      for (let n = 0; n < 12; n++) answers.push(await create({ userId: 'r' + n }))
+      return answers
+    }
+    const first = await run()
+    const codes = first.map((answer) => answer.status)
+    expect((await run()).map((answer) => answer.status)).toEqual(codes)
+    expect(codes.some((code) => code >= 500) && codes.some((code) => code < 300)).toBe(true)
+    for (const answer of first.filter((answer) => answer.status == 503)) expect(answer.headers.get('retry-after')).toBe('2')
+  })
+
+  it('answers CORS preflights for direct mode', async () => {
+    const response = await fetch(`${api.url}/api/v1/workspaces/${WORKSPACE}/people`, {
+      method: 'OPTIONS',
+      headers: { Origin: APP, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+    })
+    expect(response.status).toBe(204)
+    expect(response.headers.get('access-control-allow-origin')).toBe('*')
+    expect(response.headers.get('access-control-allow-headers')).toMatch(/authorization/)
+  })
+})
+
 describe('flameup-proxy CLI', () => {
   it.each([
     ['no key', { FLAMEUP_WORKSPACE_ID: 'ws' }, /^flameup-proxy: FLAMEUP_API_KEY is required\n$/],
