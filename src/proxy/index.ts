@@ -65,6 +65,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
   const config = resolveOptions(options)
   const { apiKey, concurrency, maxBodyBytes, maxBatchItems } = config
   // Defence in depth: nothing the proxy writes may carry the key, even if the API echoed it back.
+  // A string under 8 characters is no real key and would mangle ordinary text.
   const redact = (text: string) => (apiKey.length >= 8 ? text.split(apiKey).join('[redacted]') : text)
   const log = (line: string) => {
     try {
