@@ -8,7 +8,6 @@ import { createQueue } from './queue'
 import { openStore } from './store'
 import { createTransport } from './transport'
 import type { Flameup, FlameupConfig, FlameupEvents, Traits } from './types'
-import { createUnchanged } from './unchanged'
 import { validateIdentify } from './validate'
 
 const OPT_OUT_KEY = 'optout'
@@ -24,8 +23,7 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
   }
   const store = openStore(settings.storage, log)
   const queue = createQueue(store, settings, ({ messageId, userId }, reason) => logAndEmit('dropped', { messageId, userId, reason }), log)
-  const unchanged = createUnchanged(store)
-  const flusher = createFlusher(settings, queue, createTransport(settings), unchanged, createLock(store, uuid()), logAndEmit, log)
+  const flusher = createFlusher(settings, queue, createTransport(settings), createLock(store, uuid()), logAndEmit, log)
   let optedOut: boolean | undefined
 
   // Start-up reads the store once: consent, delivered hashes, and calls an earlier page left queued.
@@ -34,7 +32,6 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     .then(({ _calls: calls, _meta: meta }) => {
       optedOut ??= !!meta[OPT_OUT_KEY]
       if (calls.length && !optedOut) flusher._schedule(0)
-      return unchanged._load(meta, Date.now())
     })
     .catch(log)
 
@@ -51,13 +48,10 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     const [call, json] = checked
     const now = Date.now()
     return ready.then(() => {
-      const hash = hashOf(json)
+      const queued = { ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash: hashOf(json) }
       if (optedOut) return log('opted out', userId)
-      if (unchanged._is(userId, hash, now)) return log('unchanged', userId)
-      unchanged._forget(userId)
-      return queue
-        ._add({ ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash })
-        .then(() => flusher._schedule(settings.flushInterval))
+      if (queue._unchanged(queued, now)) return log('unchanged', userId)
+      return queue._add(queued).then(() => flusher._schedule(settings.flushInterval))
     })
   }
 
@@ -65,8 +59,9 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     optedOut = out
     await ready
     if (!out) return store.delMany([OPT_OUT_KEY])
+    await store.setMany([[OPT_OUT_KEY, 1]])
     const { _calls: calls } = await queue._load(Date.now())
-    await queue._settle(calls.map(([key]) => key), [[OPT_OUT_KEY, 1]])
+    await queue._settle(calls.map(([key]) => key), [])
   }
 
   return {

@@ -1,9 +1,8 @@
 import { backoff } from './backoff'
 import type { Settings } from './config'
-import { groupByUser, type createQueue, type Group } from './queue'
+import { groupByUser, type createQueue, type Entry, type Group, type QueuedCall } from './queue'
 import { KEEPALIVE_BUDGET, verdictOf, type createTransport, type Sending } from './transport'
 import type { FlameupEvents } from './types'
-import type { createUnchanged } from './unchanged'
 
 type Emit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => void
 
@@ -16,7 +15,6 @@ export const createFlusher = (
   settings: Settings,
   queue: ReturnType<typeof createQueue>,
   transport: ReturnType<typeof createTransport>,
-  unchanged: ReturnType<typeof createUnchanged>,
   lock: (task: () => Promise<unknown>) => Promise<boolean>,
   emit: Emit,
   log: (...args: unknown[]) => void,
@@ -30,7 +28,8 @@ export const createFlusher = (
   let closed = false
   /** Keys this page sent and has no answer for yet: a closing page must not send them twice. */
   const inFlight = new Set<string>()
-  const notInFlight = (group: Group) => !group._entries.some(([key]) => inFlight.has(key))
+  const sendable = (entries: Entry[]) =>
+    groupByUser(entries).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
 
   const schedule = (delay: number) => {
     const at = Date.now() + delay
@@ -44,52 +43,49 @@ export const createFlusher = (
    * Sends groups and applies the answers: the store is updated first, then events go out, so a
    * listener never hears of a call that a reload could still send. Returns the earliest retry time.
    */
-  const send = async (all: Group[], { _count, _answers }: Sending, now: number) => {
-    const groups = all.slice(0, _count)
-    const sent = groups.flatMap((group) => group._entries.map(([key]) => key))
-    sent.forEach((key) => inFlight.add(key))
+  const send = async (groups: Group[], { _count, _answers }: Sending, now: number) => {
+    const sent = groups.slice(0, _count).flatMap((group) => group._entries)
+    sent.forEach(([key]) => inFlight.add(key))
     const outcomes = await _answers
-    sent.forEach((key) => inFlight.delete(key))
+    sent.forEach(([key]) => inFlight.delete(key))
     const removed: string[] = []
-    const updated: [string, unknown][] = []
+    const updated: Entry[] = []
+    const delivered: QueuedCall[] = []
     const events: Parameters<Emit>[] = []
     let retryAt = Infinity
     outcomes.forEach(({ _status: status, _body: body, _retryAfter: retryAfter }, i) => {
       const { _entries: entries, _merged: merged } = groups[i]
       const verdict = verdictOf(status)
+      const attempts = Math.max(...entries.map(([, call]) => call.attempts)) + 1
       if (verdict == 'pause') {
         if (!paused) events.push(['paused', { reason: 'unauthorized' }])
         paused = true
-        return
-      }
-      const attempts = Math.max(...entries.map(([, call]) => call.attempts)) + 1
-      if (verdict == 'retry' && attempts < settings.maxAttempts) {
+      } else if (verdict == 'retry' && attempts < settings.maxAttempts) {
         const { retryBaseDelay, retryMaxDelay } = settings
         const nextAt = now + Math.min(retryAfter ?? backoff(attempts - 1, retryBaseDelay, retryMaxDelay), retryMaxDelay)
-        // A call this page no longer knows was answered elsewhere or opted out: never bring it back.
-        for (const [key, call] of entries) if (queue._known.has(key)) updated.push([key, { ...call, attempts, nextAt }])
+        entries.forEach(([key, call]) => updated.push([key, { ...call, attempts, nextAt }]))
         retryAt = Math.min(retryAt, nextAt)
-        return
-      }
-      if (verdict == 'delivered') updated.push(unchanged._remember(merged.userId, merged.hash, now))
-      for (const [key, { messageId, userId }] of entries) {
-        // Only calls this page still knows are announced: a closing page and a round may both get an answer.
-        if (queue._known.has(key))
-          events.push(
-            verdict == 'delivered'
-              ? ['delivered', { messageId, userId, person: body }]
-              : ['dropped', {
-                  messageId,
-                  userId,
-                  reason: verdict == 'retry' ? 'max_attempts' : 'rejected',
-                  status,
-                  error: verdict == 'rejected' ? body : undefined,
-                }],
-          )
-        removed.push(key)
+      } else {
+        if (verdict == 'delivered') delivered.push(merged)
+        for (const [key, { messageId, userId }] of entries) {
+          // Only calls this page still knows are announced: a closing page and a round may both get an answer.
+          if (queue._known.has(key))
+            events.push(
+              verdict == 'delivered'
+                ? ['delivered', { messageId, userId, person: body }]
+                : ['dropped', {
+                    messageId,
+                    userId,
+                    reason: verdict == 'retry' ? 'max_attempts' : 'rejected',
+                    status,
+                    error: verdict == 'rejected' ? body : undefined,
+                  }],
+            )
+          removed.push(key)
+        }
       }
     })
-    await queue._settle(removed, updated)
+    await queue._settle(removed, updated, delivered, now)
     events.forEach((event) => emit(...event))
     return retryAt
   }
@@ -103,7 +99,7 @@ export const createFlusher = (
         return
       }
       const now = Date.now()
-      const groups = groupByUser((await queue._load(now))._calls).filter(notInFlight)
+      const groups = sendable((await queue._load(now))._calls)
       const due = groups.filter((group) => group._merged.nextAt <= now)
       const retryAt = due.length ? await send(due, transport(due), now) : Math.min(...groups.map((group) => group._merged.nextAt))
       if (retryAt < Infinity) return schedule(retryAt - now)
@@ -136,7 +132,7 @@ export const createFlusher = (
     _hide: () => {
       if (!settings.proxyUrl) return void flush()
       if (paused || closed || navigator.onLine === false) return
-      let groups = groupByUser([...queue._known]).filter(notInFlight)
+      let groups = sendable([...queue._known])
       // Several batches may go, as long as together they stay within one keepalive budget.
       for (let budget = KEEPALIVE_BUDGET, sending: Sending; groups.length && (sending = transport(groups, budget))._count; ) {
         budget -= sending._bytes

@@ -50,10 +50,17 @@ export const groupByUser = (entries: Entry[]): Group[] => {
   return [...byUser.values()]
 }
 
+const DAY = 864e5
+/** Key prefix of the queued calls; `d` + userId keeps the last delivered hash of a user. */
+const CALL = 'q'
+const DELIVERED = 'd'
+
 /**
- * The queue's policy over the store: appends are batched into one transaction per tick; reading
- * drops corrupt, expired (7 days) and overflowing (oldest first) calls. `_known` mirrors what this
- * page last saw, so a closing page can send without waiting for IndexedDB.
+ * The queue's policy over the store. Appends are batched into one transaction per tick. Reading
+ * drops corrupt, expired (7 days) and overflowing (oldest first) calls. It also remembers, per
+ * user, the hash and time of the last call delivered from this browser (never the traits), so an
+ * unchanged identify within 24 hours is not queued. `_known` mirrors what this page last saw, so
+ * a closing page can send without waiting for IndexedDB.
  */
 export const createQueue = (
   store: Store,
@@ -62,6 +69,7 @@ export const createQueue = (
   log: (...args: unknown[]) => void,
 ) => {
   const known = new Map<string, QueuedCall>()
+  const delivered = new Map<string, [hash: number, at: number]>()
   let buffer: Entry[] = []
   let writing: Promise<void> | undefined
   let reading: Promise<any> = Promise.resolve()
@@ -71,20 +79,23 @@ export const createQueue = (
     const calls: Entry[] = []
     const meta: Record<string, any> = {}
     const doomed: string[] = []
-    for (const [key, call] of await store.entries())
-      if (key[0] != 'q') meta[key] = call
+    for (const [key, value] of await store.entries())
+      if (key[0] == DELIVERED) {
+        if (value?.[1] > now - DAY) delivered.set(key.slice(1), value)
+        else doomed.push(key)
+      } else if (key[0] != CALL) meta[key] = value
       // A call without numeric attempts and nextAt would never be due and would hold back its user's later calls.
       else if (
-        typeof call?.messageId != 'string' ||
-        typeof call.userId != 'string' ||
-        typeof call.traits != 'object' ||
-        !(call.attempts >= 0 && call.nextAt >= 0)
+        typeof value?.messageId != 'string' ||
+        typeof value.userId != 'string' ||
+        typeof value.traits != 'object' ||
+        !(value.attempts >= 0 && value.nextAt >= 0)
       ) {
         log('corrupt record removed', key)
         doomed.push(key)
-      } else if (Date.parse(call.timestamp) > now - WEEK) calls.push([key, call])
+      } else if (Date.parse(value.timestamp) > now - WEEK) calls.push([key, value])
       else {
-        drop(call, 'expired')
+        drop(value, 'expired')
         doomed.push(key)
       }
     for (const [key, call] of calls.splice(0, calls.length - maxQueueSize)) {
@@ -100,8 +111,16 @@ export const createQueue = (
   return {
     _known: known,
 
+    /** Whether this call equals the last one delivered for its user in the past 24 hours. */
+    _unchanged: ({ userId, hash }: QueuedCall, now: number) => {
+      const last = delivered.get(userId)
+      return !!last && last[0] == hash && now - last[1] < DAY
+    },
+
     _add: (call: QueuedCall) => {
       const key = queueKey(call.messageId)
+      // A changed call is queued: until it is delivered, nothing about this user is unchanged.
+      if (delivered.delete(call.userId)) store.delMany([DELIVERED + call.userId])
       buffer.push([key, call])
       known.set(key, call)
       return (writing ||= Promise.resolve().then(() => {
@@ -113,20 +132,25 @@ export const createQueue = (
     },
 
     /**
-     * The valid calls in queue order, and the other stored keys (consent, delivered hashes).
-     * Reads run one after another, so two never both drop (and announce) the same call.
+     * The valid calls in queue order, and the other stored keys (consent). Reads run one after
+     * another, so two never both drop (and announce) the same call.
      */
     _load: (now: number): ReturnType<typeof load> => (reading = reading.then(() => load(now))),
 
     /**
      * Records a round's answers in two transactions: answered calls removed; failed ones
-     * rewritten with their next attempt, together with other entries (delivered hashes).
+     * rewritten with their next attempt, with the hashes of the delivered calls.
      */
-    _settle: async (removed: string[], updated: [string, unknown][]) => {
+    _settle: async (removed: string[], updated: Entry[], sent: QueuedCall[] = [], now = 0) => {
+      const entries: [string, unknown][] = updated.filter(([key]) => known.has(key))
+      for (const { userId, hash } of sent) {
+        delivered.set(userId, [hash, now])
+        entries.push([DELIVERED + userId, [hash, now]])
+      }
       removed.forEach((key) => known.delete(key))
-      updated.forEach(([key, call]) => known.has(key) && known.set(key, call as QueuedCall))
+      entries.forEach(([key, call]) => known.has(key) && known.set(key, call as QueuedCall))
       if (removed.length) await store.delMany(removed)
-      if (updated.length) await store.setMany(updated)
+      if (entries.length) await store.setMany(entries)
     },
   }
 }
