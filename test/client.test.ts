@@ -8,6 +8,7 @@ import {
   closeAll,
   DAY,
   defer,
+  elapse,
   items,
   json,
   leftover,
@@ -75,8 +76,7 @@ describe('identify', () => {
     await expect(flameup.identify('')).rejects.toMatchObject({ code: 'invalid_argument', field: 'userId' })
     await expect(flameup.identify('u_1', { email: 'nope' })).rejects.toMatchObject({ code: 'invalid_argument', field: 'email' })
     expect(await flameup.pending()).toBe(0)
-    await vi.advanceTimersByTimeAsync(5000)
-    await turns()
+    await elapse(5000)
     expect(sent).toEqual([])
   })
 
@@ -184,8 +184,7 @@ describe('identify: unchanged calls', () => {
     await flameup.identify('u_1', { email: 'ann@example.com', plan: 'pro' })
     expect(await flameup.pending()).toBe(0)
     await flameup.flush()
-    await vi.advanceTimersByTimeAsync(5000)
-    await turns()
+    await elapse(5000)
     expect(sent).toHaveLength(1)
   })
 
@@ -302,8 +301,7 @@ describe('flush', () => {
     first.resolve()
     await Promise.all([flushing, ...again])
     expect(users(sent)).toEqual([['u_1'], ['u_2', 'u_3']])
-    await vi.advanceTimersByTimeAsync(10_000)
-    await turns()
+    await elapse(10_000)
     expect(sent).toHaveLength(2)
     expect(await flameup.pending()).toBe(0)
   })
@@ -314,7 +312,7 @@ describe('flush', () => {
     const events = record(flameup)
     await flameup.identify('u_1', { email: 'ann@example.com' })
     await flameup.flush()
-    await vi.advanceTimersByTimeAsync(120_000)
+    await elapse(120_000)
     await flameup.flush()
     expect(sent).toHaveLength(1)
     expect(events.dropped).toEqual([
@@ -339,10 +337,7 @@ describe('flush', () => {
 
       // Paused: neither timers nor new calls send anything.
       await flameup.identify('u_2')
-      for (let i = 0; i < 5; i++) {
-        await vi.advanceTimersByTimeAsync(60_000)
-        await turns()
-      }
+      await elapse(5 * 60_000)
       expect(sent).toHaveLength(1)
       expect(events.paused).toHaveLength(1)
       expect(await flameup.pending()).toBe(2)
@@ -599,8 +594,7 @@ describe('queue across page loads', () => {
     const before = client()
     await before.identify('u_1', { plan: 'pro' })
     before.close()
-    await vi.advanceTimersByTimeAsync(5000)
-    await turns()
+    await elapse(5000)
     expect(sent).toEqual([])
 
     const after = client()
@@ -608,16 +602,14 @@ describe('queue across page loads', () => {
     await after.pending()
     await vi.advanceTimersByTimeAsync(0)
     await until(() => events.delivered.length == 1, 'the delivery')
-    await vi.advanceTimersByTimeAsync(60_000)
-    await turns()
+    await elapse(60_000)
     expect(items(sent)).toEqual([expect.objectContaining({ userId: 'u_1', traits: { plan: 'pro' } })])
     expect(await after.pending()).toBe(0)
 
     after.close()
     const third = client()
     await third.pending()
-    await vi.advanceTimersByTimeAsync(60_000)
-    await turns()
+    await elapse(60_000)
     expect(sent).toHaveLength(1)
   })
 
@@ -717,7 +709,7 @@ describe('queue across page loads', () => {
     await flameup.identify('u_1', { plan: 'pro' })
     await flameup.identify('u_2', { plan: 'pro' })
     await flameup.flush()
-    await vi.advanceTimersByTimeAsync(60_000)
+    await elapse(60_000)
     await flameup.flush()
     expect(items(sent).map((item) => [item.userId, item.traits.plan])).toEqual([
       ['u_1', 'pro'],
@@ -979,7 +971,7 @@ describe('optOut / optIn', () => {
 
     await flameup.identify('u_2')
     expect(await flameup.pending()).toBe(0)
-    await vi.advanceTimersByTimeAsync(5000)
+    await elapse(5000)
     await flameup.flush()
     expect(sent).toEqual([])
     flameup.close()
@@ -1022,8 +1014,7 @@ describe('optOut / optIn', () => {
     await flushing
     expect(await flameup.pending()).toBe(0)
     expect(await queued()).toEqual([])
-    await vi.advanceTimersByTimeAsync(120_000)
-    await turns()
+    await elapse(120_000)
     expect(sent).toHaveLength(1)
   })
 })
@@ -1034,8 +1025,8 @@ describe('close', () => {
     const flameup = client()
     await flameup.identify('u_1')
     flameup.close()
-    await vi.advanceTimersByTimeAsync(10 * 60_000)
-    await turns()
+    expect(vi.getTimerCount()).toBe(0)
+    await elapse(10 * 60_000)
     expect(sent).toEqual([])
   })
 
@@ -1046,9 +1037,30 @@ describe('close', () => {
     await flameup.identify('u_1')
     await flameup.flush()
     flameup.close()
-    await vi.advanceTimersByTimeAsync(10 * 60_000)
-    await turns()
+    expect(vi.getTimerCount()).toBe(0)
+    await elapse(10 * 60_000)
     expect(sent).toHaveLength(1)
+  })
+
+  it('schedules no retry for a request that was in flight at close()', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5)
+    const answer = defer<void>()
+    const sent = stubFetch(async () => {
+      await answer.promise
+      return json({}, 500)
+    })
+    const flameup = client()
+    await flameup.identify('u_1')
+    const flushing = flameup.flush()
+    await until(() => sent.length == 1, 'the request')
+    flameup.close()
+    answer.resolve()
+    await flushing
+    await turns()
+    expect(vi.getTimerCount()).toBe(0)
+    await elapse(10 * 60_000)
+    expect(sent).toHaveLength(1)
+    expect(await queued()).toEqual([expect.objectContaining({ userId: 'u_1', attempts: 1 })])
   })
 
   it('removes every page listener it added', async () => {

@@ -26,6 +26,18 @@ export const turns = async (count = 200) => {
   for (let i = 0; i < count; i++) await tick()
 }
 
+/**
+ * Lets `ms` of fake time pass in steps shorter than the SDK's own timeouts (IndexedDB 10 s,
+ * requests 30 s), pumping the event loop after each step. One big jump would fire those timeouts
+ * while IndexedDB work is still pending, and a test of "nothing is sent" could pass by accident.
+ */
+export const elapse = async (ms: number, step = 2000) => {
+  for (let left = ms; left > 0; left -= step) {
+    await vi.advanceTimersByTimeAsync(Math.min(step, left))
+    await turns()
+  }
+}
+
 /** Pumps the event loop until `check()` holds; fails after a bounded number of turns. */
 export const until = async (check: () => boolean, what = 'condition') => {
   for (let i = 0; i < 5000; i++) {
