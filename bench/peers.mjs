@@ -406,7 +406,7 @@ const oursStatus = async () => {
 }
 
 const kB = (n) => (n >= 1000 ? `${(n / 1000).toFixed(1)} kB` : `${n} B`)
-const ratio = (value, base) => (base && value != null && Number.isFinite(value / base) ? ` ×${(value / base).toFixed(value / base >= 10 ? 0 : 1)}` : '')
+const ratio = (value, base) => (base && value != null && Number.isFinite(value / base) ? ` ×${(value / base).toFixed(value / base >= 100 ? 0 : 1)}` : '')
 const fmt = (v, f, base) => (v == null ? '–' : `${f(v)}${base == null ? '' : ratio(v, base)}`)
 const us = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1))
 
@@ -423,7 +423,7 @@ export const toMarkdown = (results) => {
     }
     const b = (f) => (r.id === 'ours' ? undefined : base(f))
     lines.push(
-      `| ${r.name} | ${r.version} | ${fmt(r.bytes.min, kB, b((x) => x.bytes.min))} | ${fmt(r.bytes.gzip, kB, b((x) => x.bytes.gzip))} | ${fmt(r.bytes.brotli, kB, b((x) => x.bytes.brotli))} | ${fmt(r.mainThread.medianUs, us, b((x) => x.mainThread.medianUs))} | ${fmt(r.mainThread.meanUs, us, b((x) => x.mainThread.meanUs))} | ${r.mainThread.longTasks} (${r.mainThread.longTaskMs.toFixed(0)} ms) | ${fmt(r.wire.requests, String, b((x) => x.wire.requests))} | ${fmt(r.wire.bytes, kB, b((x) => x.wire.bytes))} | ${fmt(r.wire.lastAckMs, (v) => v.toFixed(0), b((x) => x.wire.lastAckMs))} | ${r.note} |`,
+      `| ${r.name} | ${r.version} | ${fmt(r.bytes.min, kB, b((x) => x.bytes.min))} | ${fmt(r.bytes.gzip, kB, b((x) => x.bytes.gzip))} | ${fmt(r.bytes.brotli, kB, b((x) => x.bytes.brotli))} | ${fmt(r.mainThread.medianUs, us, b((x) => x.mainThread.medianUs))} | ${fmt(r.mainThread.meanUs, us, b((x) => x.mainThread.meanUs))} | ${fmt(r.mainThread.longTasks, String, b((x) => x.mainThread.longTasks))} (${r.mainThread.longTaskMs.toFixed(0)} ms) | ${fmt(r.wire.requests, String, b((x) => x.wire.requests))} | ${fmt(r.wire.bytes, kB, b((x) => x.wire.bytes))} | ${fmt(r.wire.lastAckMs, (v) => v.toFixed(0), b((x) => x.wire.lastAckMs))} | ${r.note} |`,
     )
   }
   return lines.join('\n')
@@ -434,6 +434,9 @@ const describe = (results) => {
     `Headless ${results.chromium}, ${results.cores} cores, Node ${results.node}; ${results.options.identifyCalls} identify calls for main-thread time, ${results.options.wireCalls} for the wire; run took ${results.runSeconds.toFixed(0)} s.`,
     'Bytes: the JavaScript each page fetched (min, gzip -9, brotli -q 11, per file then summed). µs: synchronous time of one identify call, each call in its own task, performance.now() at 5 µs resolution (cross-origin isolated page). Long tasks: count (total duration) from the first of the calls until what they queued was sent. Requests and bytes on the wire: what the page sent (request line, headers with cookies, body; script loads excluded) from the first of 100 calls until everything was sent. Last ack: from the first call to the end of the last response. Ratios are to Flameup.',
   ]
+  const ours = results.rows.find((r) => r.id === 'ours' && !r.error)
+  if (ours && ours.mainThread.medianUs <= 2 * ours.mainThread.timerResolutionUs)
+    lines.push(`Flameup's median identify is within two ticks of the ${ours.mainThread.timerResolutionUs.toFixed(0)} µs clock, so the µs ratios are approximate.`)
   const details = []
   for (const r of results.rows) {
     if (r.error) continue
