@@ -90,20 +90,35 @@ export const createFlusher = (
     return retryAt
   }
 
-  /** Sends due groups round after round, until nothing is due or a failure ends the flush. */
+  /**
+   * Sends due groups round after round, until nothing is due or a failure ends the flush. The
+   * queue is read once and worked through, then read again for calls that arrived meanwhile:
+   * reading it before every batch would cost a long task when a thousand calls wait.
+   */
   const rounds = async () => {
-    while (!paused && !closed) {
+    for (let groups: Group[] | undefined; !paused && !closed; ) {
       if (navigator.onLine === false) {
         if (!offline) emit('paused', { reason: 'offline' })
         offline = true
         return
       }
       const now = Date.now()
-      const groups = sendable((await queue._load(now))._calls)
+      const fresh = !groups
+      groups ||= sendable((await queue._load(now))._calls)
       const due = groups.filter((group) => group._merged.nextAt <= now)
-      const retryAt = due.length ? await send(due, transport(due), now) : Math.min(...groups.map((group) => group._merged.nextAt))
-      if (retryAt < Infinity) return schedule(retryAt - now)
-      if (!due.length) return
+      if (!due.length) {
+        if (!fresh) groups = undefined
+        else {
+          const next = Math.min(...groups.map((group) => group._merged.nextAt))
+          return void (next < Infinity && schedule(next - now))
+        }
+      } else {
+        const sending = transport(due)
+        const sent = new Set(due.slice(0, sending._count))
+        groups = groups.filter((group) => !sent.has(group))
+        const retryAt = await send(due, sending, now)
+        if (retryAt < Infinity) return schedule(retryAt - now)
+      }
     }
   }
 
