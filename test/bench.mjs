@@ -1,0 +1,53 @@
+// `npm run bench`: every figure we promise, printed, never asserted (targets live here, not in tests).
+//   1. bytes of every dist file (min, gzip -9, brotli -q 11)
+//   2. identify side by side with the peers in headless Chromium (bench/peers.mjs)
+//   3. requests per page view and a chaos run in Chromium (test/bench-browser.mjs)
+//   4. a load run against the proxy CLI (test/bench-proxy.mjs)
+// `npm run bench -- sizes` (or peers, browser, proxy) runs only those parts.
+import { readFileSync, readdirSync } from 'node:fs'
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
+
+const parts = process.argv.slice(2)
+const wanted = (part) => parts.length == 0 || parts.includes(part)
+const TARGETS = { 'flameup.min.js': 'target 2,500 B gzip, limit 3,500', 'snippet.min.js': 'limit 400 B gzip' }
+
+if (wanted('sizes')) {
+  console.log('\n## Bytes of dist/\n')
+  console.log('| file | min | gzip | brotli | |')
+  console.log('|---|---:|---:|---:|---|')
+  for (const file of readdirSync('dist').filter((name) => /\.(m?js|d\.ts)$/.test(name)).sort()) {
+    const bytes = readFileSync(`dist/${file}`)
+    const gzip = gzipSync(bytes, { level: 9 }).length
+    const brotli = brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length
+    console.log(`| ${file} | ${bytes.length} | ${gzip} | ${brotli} | ${TARGETS[file] || ''} |`)
+  }
+}
+
+if (wanted('peers')) {
+  console.log('\n## identify against the SDKs people use today\n')
+  const { benchPeers } = await import('../bench/peers.mjs')
+  await benchPeers({ write: true, print: true })
+}
+
+if (wanted('browser')) {
+  console.log('\n## Delivery in real Chromium\n')
+  const { benchRequestsPerPageView, benchChaos } = await import('./bench-browser.mjs')
+  const views = await benchRequestsPerPageView()
+  console.log(
+    `requests per page view: ${views.views} page views of one signed-in user, traits changed once -> ` +
+      `${views.proxyRequests} requests to the proxy (target 2), ${views.apiCalls} calls at the API`,
+  )
+  const chaos = await benchChaos()
+  console.log(
+    `chaos: ${chaos.calls} calls, ${chaos.tabs} tabs, ${chaos.reloads} reloads, API failing 30% with 20-100 ms latency -> ` +
+      `delivered ${chaos.delivered}, lost ${chaos.lost}, duplicated ${chaos.duplicatedUserIds} userIds / ${chaos.duplicatedMessageIds} messageIds, ` +
+      `${chaos.browserToProxyRequests} requests browser->proxy, ${chaos.proxyToApiRequests} proxy->API (${chaos.apiFailures} failed), ` +
+      `drained in ${chaos.drainMs == null ? 'not within the cap' : chaos.drainMs + ' ms'}`,
+  )
+}
+
+if (wanted('proxy')) {
+  console.log('\n## Proxy under load\n')
+  const { benchProxy, formatBenchProxy } = await import('./bench-proxy.mjs')
+  console.log(formatBenchProxy(await benchProxy()))
+}
