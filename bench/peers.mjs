@@ -158,13 +158,14 @@ const withPage = async ({ stub, sdk, readyTimeout }, fn) => {
           bodyBytes: body.length,
           kind: req.resourceType() === 'script' ? 'script' : 'api',
           ids: findUserIds(body, url),
+          status: req.method() === 'OPTIONS' ? 204 : 200,
           external: true,
         }
         external.push(entry)
         const origin = (await req.headerValue('origin')) || '*'
         await route
           .fulfill({
-            status: req.method() === 'OPTIONS' ? 204 : 200,
+            status: entry.status,
             headers: {
               'access-control-allow-origin': origin,
               'access-control-allow-credentials': 'true',
@@ -290,6 +291,16 @@ const wireRun = async (page, session, { sdk, n, quietMs, capMs }) => {
     },
   }
 }
+
+/** One request as the results file lists it: `users` is how many benchmark user ids its body carried. */
+const logLine = (e) => ({
+  method: e.method,
+  url: `${e.external ? `//${e.host}` : ''}${e.path}`,
+  headerBytes: e.headerBytes,
+  bodyBytes: e.bodyBytes,
+  status: e.status,
+  users: e.ids.length,
+})
 
 const countBy = (xs, key) => {
   const out = {}
