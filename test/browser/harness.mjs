@@ -9,7 +9,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { mulberry32, startApi } from '../../demo/api.mjs'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const DIST = ROOT + 'dist/'
+// FLAMEUP_DIST points the page at another build (a mutated one, to check that the tests can fail).
+const DIST = (process.env.FLAMEUP_DIST || ROOT + 'dist').replace(/\/?$/, '/')
 export const API_KEY = 'fl_test_key'
 export const WORKSPACE_ID = 'ws_test'
 /** Mounted next to /flameup with a key the stand-in refuses (401). */
