@@ -278,16 +278,19 @@ const wireRun = async (page, session, { sdk, n, quietMs, capMs }) => {
       bodyBytes: sent.reduce((s, e) => s + e.bodyBytes, 0),
       usersDelivered: wait.seen,
       firstRequestMs: sent.length ? Math.min(...sent.map((e) => e.t)) - t0 : null,
+      answerMs: sent.map((e) => Math.round((e.end ?? e.t) - e.t)),
       lastAckMs: sent.length ? Math.max(...sent.map((e) => e.end ?? e.t)) - t0 : null,
       waitedMs: Math.round(wait.waitedMs),
       timedOut: wait.timedOut,
       flushCalled: hasFlush,
       requestsByPath: countBy(sent, (e) => `${e.method} ${e.external ? e.host : ''}${e.path}`),
+      requestLog: sent.map(logLine),
     },
     init: {
       requests: initTraffic.length,
       bytes: initTraffic.reduce((s, e) => s + e.headerBytes + e.bodyBytes, 0),
       byPath: countBy(initTraffic, (e) => `${e.method} ${e.external ? e.host : ''}${e.path}`),
+      requestLog: initTraffic.map(logLine),
     },
   }
 }
