@@ -15,9 +15,12 @@ export const createLock = (store: Store, owner: string) => async (task: () => Pr
     await navigator.locks.request(LOCK_NAME, task)
     return true
   }
-  const lease = await store.get(LEASE_KEY)
-  if (lease && lease[0] != owner && lease[1] > Date.now()) return false
-  await store.setMany([[LEASE_KEY, [owner, Date.now() + LEASE_TTL]]])
+  // Read and take the lease in one transaction: two tabs can never both see it free.
+  const now = Date.now()
+  const lease = await store.update<[string, number]>(LEASE_KEY, (held) =>
+    held && held[0] != owner && held[1] > now ? held : [owner, now + LEASE_TTL],
+  )
+  if (lease[0] != owner) return false
   try {
     await task()
   } finally {

@@ -1,8 +1,10 @@
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
 
-/** The four operations the queue needs; IndexedDB and memory both provide them. */
+/** The operations the queue and the lease need; IndexedDB and memory both provide them. */
 export interface Store {
   get(key: string): Promise<any>
+  /** Reads, changes and writes one value atomically (one readwrite transaction); answers the new value. */
+  update<T>(key: string, change: (value: T | undefined) => T): Promise<T>
   setMany(items: [string, unknown][]): Promise<void>
   /** Every entry, sorted by key. */
   entries(): Promise<[string, any][]>
@@ -13,14 +15,19 @@ export const memoryStore = (): Store => {
   const map = new Map<string, unknown>()
   return {
     get: async (key) => map.get(key),
+    update: async (key, change) => {
+      const value = change(map.get(key) as any)
+      map.set(key, value)
+      return value
+    },
     setMany: async (items) => items.forEach(([key, value]) => map.set(key, value)),
     entries: async () => [...map].sort(([a], [b]) => (a < b ? -1 : 1)),
     delMany: async (keys) => keys.forEach((key) => map.delete(key)),
   }
 }
 
-// idb-keyval's own get/setMany/delMany/entries each carry its default-store code and a cursor
-// fallback for browsers without getAll; these four over its createStore are all we need.
+// idb-keyval's own get/update/setMany/delMany/entries each carry its default-store code and a
+// cursor fallback for browsers without getAll; these over its createStore are all we need.
 const idbStore = (use: UseStore): Store => {
   const write = (each: (store: IDBObjectStore) => void) =>
     use('readwrite', (store) => {
@@ -29,6 +36,15 @@ const idbStore = (use: UseStore): Store => {
     })
   return {
     get: (key) => use('readonly', (store) => promisifyRequest(store.get(key))),
+    update: (key, change) =>
+      use('readwrite', (store) => {
+        let value: any
+        // The put must be issued from the get's success callback, while the transaction is surely active.
+        store.get(key).onsuccess = function () {
+          store.put((value = change(this.result)), key)
+        }
+        return promisifyRequest(store.transaction).then(() => value)
+      }),
     setMany: (items) => write((store) => items.forEach(([key, value]) => store.put(value, key))),
     entries: () =>
       use('readonly', (store) =>
@@ -65,5 +81,11 @@ export const openStore = (kind: 'indexeddb' | 'memory', log: (...args: unknown[]
         idb = false
         return (memory[name] as any)(...args)
       })
-  return { get: operation('get'), setMany: operation('setMany'), entries: operation('entries'), delMany: operation('delMany') }
+  return {
+    get: operation('get'),
+    update: operation('update'),
+    setMany: operation('setMany'),
+    entries: operation('entries'),
+    delMany: operation('delMany'),
+  }
 }
