@@ -2,7 +2,7 @@
 // Flameup's script tag in proxy mode and with the SDKs people use today, side by side in headless
 // Debian Chromium, every request answered on 127.0.0.1. See bench/README.md.
 import { spawnSync, execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { availableParallelism, loadavg } from 'node:os'
 import { dirname, join, relative } from 'node:path'
@@ -407,6 +407,16 @@ const measure = ({ stub, sdk, wireCalls, identifyCalls, quietMs, capMs, readyTim
     }
   })
 
+const flameupBuild = () => {
+  const git = (...args) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).stdout?.trim() || undefined
+  const min = join(ROOT, 'dist', 'flameup.min.js')
+  return {
+    commit: git('rev-parse', '--short', 'HEAD'),
+    srcChanged: Boolean(git('status', '--porcelain', '--', 'src')),
+    distBuiltAt: existsSync(min) ? statSync(min).mtime.toISOString() : undefined,
+  }
+}
+
 /** Checks that dist/ holds a working script-tag build and proxy; returns why not otherwise. */
 const oursStatus = async () => {
   const min = join(ROOT, 'dist', 'flameup.min.js')
@@ -563,6 +573,8 @@ export async function benchPeers(options = {}) {
     date: new Date().toISOString(),
     chromium: execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).split(' built')[0].trim(),
     node: process.versions.node,
+    // Which Flameup was measured: the commit, whether src/ had uncommitted changes, when dist/ was built.
+    flameup: flameupBuild(),
     cores: availableParallelism(),
     options: { identifyCalls, wireCalls, quietMs, capMs },
     runSeconds: (now() - started) / 1000,
