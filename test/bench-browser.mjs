@@ -101,23 +101,23 @@ export async function benchChaos({ calls = 500, tabs = 4, waves = 5, failRate = 
   }
 }
 
+export const formatRequestsPerPageView = (views) =>
+  `requests per page view: ${views.views} page views of one signed-in user, traits changed once -> ` +
+  `${views.proxyRequests} requests to the proxy (target 2), ${views.apiCalls} calls at the API`
+
+export const formatChaos = (chaos) =>
+  `chaos: ${chaos.calls} calls, ${chaos.tabs} tabs, ${chaos.reloads} reloads, API failing 30% with 20-100 ms latency -> ` +
+  `delivered ${chaos.delivered}, lost ${chaos.lost}, duplicated ${chaos.duplicatedUserIds} userIds / ${chaos.duplicatedMessageIds} messageIds, ` +
+  `${chaos.browserToProxyRequests} requests browser->proxy, ${chaos.proxyToApiRequests} proxy->API (${chaos.apiFailures} failed), ` +
+  `still queued ${chaos.stillQueued}, drained in ${chaos.drainMs == null ? 'not within the cap' : chaos.drainMs + ' ms'}`
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   // Every wait inside is bounded; this is the last resort should Chromium itself hang.
   const watchdog = setTimeout(() => {
     process.stderr.write('bench-browser: gave up after 4 minutes\n')
     process.exit(2)
   }, 240 * SECOND)
-  const views = await benchRequestsPerPageView()
-  console.log(
-    `requests per page view: ${views.views} page views of one signed-in user, traits changed once -> ` +
-      `${views.proxyRequests} requests to the proxy (target 2), ${views.apiCalls} calls at the API`,
-  )
-  const chaos = await benchChaos()
-  console.log(
-    `chaos: ${chaos.calls} calls, ${chaos.tabs} tabs, ${chaos.reloads} reloads, API failing 30% with 20-100 ms latency -> ` +
-      `delivered ${chaos.delivered}, lost ${chaos.lost}, duplicated ${chaos.duplicatedUserIds} userIds / ${chaos.duplicatedMessageIds} messageIds, ` +
-      `${chaos.browserToProxyRequests} requests browser->proxy, ${chaos.proxyToApiRequests} proxy->API (${chaos.apiFailures} failed), ` +
-      `still queued ${chaos.stillQueued}, drained in ${chaos.drainMs == null ? 'not within the cap' : chaos.drainMs + ' ms'}`,
-  )
+  console.log(formatRequestsPerPageView(await benchRequestsPerPageView()))
+  console.log(formatChaos(await benchChaos()))
   clearTimeout(watchdog)
 }

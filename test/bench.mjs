@@ -31,19 +31,9 @@ if (wanted('peers')) {
 
 if (wanted('browser')) {
   console.log('\n## Delivery in real Chromium\n')
-  const { benchRequestsPerPageView, benchChaos } = await import('./bench-browser.mjs')
-  const views = await benchRequestsPerPageView()
-  console.log(
-    `requests per page view: ${views.views} page views of one signed-in user, traits changed once -> ` +
-      `${views.proxyRequests} requests to the proxy (target 2), ${views.apiCalls} calls at the API`,
-  )
-  const chaos = await benchChaos()
-  console.log(
-    `chaos: ${chaos.calls} calls, ${chaos.tabs} tabs, ${chaos.reloads} reloads, API failing 30% with 20-100 ms latency -> ` +
-      `delivered ${chaos.delivered}, lost ${chaos.lost}, duplicated ${chaos.duplicatedUserIds} userIds / ${chaos.duplicatedMessageIds} messageIds, ` +
-      `${chaos.browserToProxyRequests} requests browser->proxy, ${chaos.proxyToApiRequests} proxy->API (${chaos.apiFailures} failed), ` +
-      `drained in ${chaos.drainMs == null ? 'not within the cap' : chaos.drainMs + ' ms'}`,
-  )
+  const { benchRequestsPerPageView, benchChaos, formatRequestsPerPageView, formatChaos } = await import('./bench-browser.mjs')
+  console.log(formatRequestsPerPageView(await benchRequestsPerPageView()))
+  console.log(formatChaos(await benchChaos()))
 }
 
 if (wanted('proxy')) {

@@ -23,13 +23,13 @@ export const newProfile = () => mkdtempSync(join(tmpdir(), 'flameup-chromium-'))
 
 /**
  * Starts headless Chromium on a profile directory. A persistent context keeps IndexedDB on disk
- * across reloads, tabs and restarts, as for a real user.
+ * across reloads, tabs and restarts, as for a real user. `args` adds flags to the required ones.
  */
-export const launchChromium = async (profile = newProfile(), { keepProfile = false } = {}) => {
+export const launchChromium = async (profile = newProfile(), { keepProfile = false, args = [] } = {}) => {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: FLAGS,
+    args: [...FLAGS, ...args],
   })
   return {
     context,
