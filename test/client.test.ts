@@ -535,18 +535,22 @@ describe('flush', () => {
   })
 
   describe('lease lock (no Web Locks)', () => {
-    it('does not flush while another tab holds an unexpired lease, and flushes once it has expired', async () => {
-      expect(navigator.locks ?? undefined).toBeUndefined()
-      const sent = stubFetch()
+    /** "Another tab": its own store over the same IndexedDB, holding the lease until released. */
+    const otherTabHoldsLease = async () => {
       const release = defer<void>()
       let holding = false
-      // "Another tab": its own store over the same IndexedDB, holding the lease while it flushes.
-      const otherTab = createLock(openStore('indexeddb', () => {}), 'other-tab')
-      const held = otherTab(async () => {
+      const held = createLock(openStore('indexeddb', () => {}), 'other-tab')(async () => {
         holding = true
         await release.promise
       })
       await until(() => holding, 'the other tab to hold the lease')
+      return { release: release.resolve, held }
+    }
+
+    it('does not flush while another tab holds an unexpired lease, and flushes once it has expired', async () => {
+      expect(navigator.locks ?? undefined).toBeUndefined()
+      const sent = stubFetch()
+      const { release, held } = await otherTabHoldsLease()
 
       const flameup = client()
       await flameup.identify('u_1')
@@ -562,25 +566,18 @@ describe('flush', () => {
       await vi.advanceTimersByTimeAsync(1000)
       await until(() => sent.length == 1, 'the flush after expiry')
       expect(users(sent)).toEqual([['u_1']])
-      release.resolve()
+      release()
       await held
     })
 
     it('flushes as soon as the other tab releases the lease', async () => {
       const sent = stubFetch()
-      const release = defer<void>()
-      let holding = false
-      const otherTab = createLock(openStore('indexeddb', () => {}), 'other-tab')
-      const held = otherTab(async () => {
-        holding = true
-        await release.promise
-      })
-      await until(() => holding, 'the other tab to hold the lease')
+      const { release, held } = await otherTabHoldsLease()
       const flameup = client()
       await flameup.identify('u_1')
       await flameup.flush()
       expect(sent).toEqual([])
-      release.resolve()
+      release()
       await held
       await vi.advanceTimersByTimeAsync(1000)
       await until(() => sent.length == 1, 'the flush after release')
