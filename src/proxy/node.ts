@@ -25,6 +25,9 @@ export interface NodeResponse {
   destroy(): unknown
 }
 
+/** How long an answer given before its request body was read waits for the client to finish sending. */
+const DRAIN_TIMEOUT = 5000
+
 const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(',')[0].trim()
 
 /**
@@ -123,7 +126,21 @@ export const createNodeListener =
         headers: { 'Content-Type': 'application/json' },
       })
     }
-    if (!req.complete) discard()
+    if (!req.complete) {
+      discard()
+      // Closing the connection while the client still sends makes it fail (EPIPE) before it can read
+      // the answer: let the rest of the body arrive and be dropped first, for a bounded time.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, DRAIN_TIMEOUT)
+        function done() {
+          clearTimeout(timer)
+          resolve()
+        }
+        req.once('end', done)
+        req.once('close', done)
+        if (req.complete) done()
+      })
+    }
     try {
       await writeResponse(response, req, res)
     } catch {
