@@ -7,7 +7,6 @@ export const backoff = (attempt: number, base: number, max: number, rand = Math.
  * when it is missing or unreadable. A date in the past means "now".
  */
 export const parseRetryAfter = (header: string | null | undefined, now: number): number | undefined => {
-  if (!header) return
-  const wait = /^\s*\d+\s*$/.test(header) ? +header * 1000 : Date.parse(header) - now
+  const wait = header ? (isNaN(+header) ? Date.parse(header) - now : +header * 1000) : NaN
   return wait == wait ? Math.max(0, wait) : undefined
 }

@@ -7,7 +7,7 @@ import { watchPage } from './page'
 import { createQueue } from './queue'
 import { openStore } from './store'
 import { createTransport } from './transport'
-import type { Flameup, FlameupConfig, FlameupEvents, Traits } from './types'
+import type { Flameup, FlameupConfig, Traits } from './types'
 import { validateIdentify } from './validate'
 
 const OPT_OUT_KEY = 'optout'
@@ -16,67 +16,55 @@ const OPT_OUT_KEY = 'optout'
 export const createFlameup = (config: FlameupConfig): Flameup => {
   const settings = resolveConfig(config)
   const log = settings.debug ? (...args: unknown[]) => console.log('[flameup]', ...args) : () => {}
-  const { on, emit } = createEmitter<FlameupEvents>()
-  const logAndEmit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => {
-    log(event, payload)
-    emit(event, payload)
-  }
+  const { on, emit } = createEmitter(log)
   const store = openStore(settings.storage, log)
-  const queue = createQueue(store, settings, ({ messageId, userId }, reason) => logAndEmit('dropped', { messageId, userId, reason }), log)
-  const flusher = createFlusher(settings, queue, createTransport(settings), createLock(store, uuid()), logAndEmit, log)
+  const queue = createQueue(store, settings, ({ messageId, userId }, reason) => emit('dropped', { messageId, userId, reason }), log)
+  const flusher = createFlusher(settings, queue, createTransport(settings), createLock(store, uuid()), emit, log)
+  const load = () => queue._load(Date.now())
   let optedOut: boolean | undefined
 
   // Start-up reads the store once: consent, delivered hashes, and calls an earlier page left queued.
-  const ready = queue
-    ._load(Date.now())
-    .then(({ _calls: calls, _meta: meta }) => {
+  const ready = load()
+    .then(([calls, meta]) => {
       optedOut ??= !!meta[OPT_OUT_KEY]
-      if (calls.length && !optedOut) flusher._schedule(0)
+      if (calls[0] && !optedOut) flusher._schedule(0)
     })
     .catch(log)
 
   const stopWatching = watchPage(flusher._online, flusher._hide)
 
-  /** `calledAt` is internal: the script tag replays stub calls with the time they were made. */
-  const identify = (userId: string, traits?: Traits, calledAt?: number): Promise<void> => {
-    let checked
-    try {
-      checked = validateIdentify(userId, traits)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    const [call, json] = checked
-    const now = Date.now()
-    return ready.then(() => {
-      const queued = { ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash: hashOf(json) }
-      if (optedOut) return log('opted out', userId)
-      if (queue._unchanged(queued, now)) return log('unchanged', userId)
-      return queue._add(queued).then(() => flusher._schedule(settings.flushInterval))
-    })
-  }
-
   const setConsent = async (out: boolean) => {
     optedOut = out
     await ready
-    if (!out) return store.delMany([OPT_OUT_KEY])
-    await store.setMany([[OPT_OUT_KEY, 1]])
-    const { _calls: calls } = await queue._load(Date.now())
-    await queue._settle(calls.map(([key]) => key), [])
+    // Opting out also removes every queued call, in the same transaction.
+    await store.write(out ? [[OPT_OUT_KEY, 1]] : [], out ? [] : [OPT_OUT_KEY])
+    if (out) await queue._settle((await load())[0].map(([key]) => key), [])
   }
 
   return {
-    identify,
-    flush: () => {
-      flusher._resume()
-      return ready.then(flusher._flush)
+    /** `calledAt` is internal: the script tag replays stub calls with the time they were made. */
+    identify: (userId: string, traits?: Traits, calledAt?: number) => {
+      const now = Date.now()
+      try {
+        var [call, json] = validateIdentify(userId, traits)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return ready.then(() => {
+        const queued = { ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash: hashOf(json) }
+        if (optedOut) return log('opted out', userId)
+        if (queue._unchanged(queued, now)) return log('unchanged', userId)
+        return queue._add(queued).then(() => flusher._schedule(settings.flushInterval))
+      })
     },
+    flush: () => ready.then(() => flusher._flush(true)),
     on,
-    pending: () => ready.then(() => queue._load(Date.now())).then(({ _calls: calls }) => calls.length),
+    pending: () => ready.then(load).then(([calls]) => calls.length),
     optOut: () => setConsent(true),
     optIn: () => setConsent(false),
     close: () => {
       flusher._close()
       stopWatching()
     },
-  }
+  } as Flameup
 }

@@ -35,27 +35,25 @@ const NUMBERS = {
 /** Applies the contract defaults; throws `invalid_config` naming the key unless exactly one transport is set. */
 export const resolveConfig = (config: FlameupConfig): Settings => {
   if (!config || typeof config != 'object') throw invalid('config')
-  const { proxyUrl, workspaceId, apiKey, apiHost, storage = 'indexeddb' } = config
-  const settings = { ...config, storage, headers: { 'Content-Type': 'application/json' } } as unknown as Settings
-  for (const [key, [fallback, min]] of Object.entries(NUMBERS)) {
-    const value = ((settings as any)[key] ??= fallback)
-    if (!Number.isInteger(value) || value < min) throw invalid(key)
-  }
-  if (storage != 'indexeddb' && storage != 'memory') throw invalid('storage')
-  for (const key of ['proxyUrl', 'workspaceId', 'apiKey', 'apiHost'] as const)
-    if (config[key] !== undefined && (typeof config[key] != 'string' || !config[key])) throw invalid(key)
+  // null means "use the default", as undefined does.
+  const settings: any = { ...config, headers: { 'Content-Type': 'application/json' } }
+  for (const [key, [fallback, min]] of Object.entries(NUMBERS))
+    if (!(Number.isInteger((settings[key] ??= fallback)) && settings[key] >= min)) throw invalid(key)
+  if (!['indexeddb', 'memory'].includes((settings.storage ??= 'indexeddb'))) throw invalid('storage')
+  for (const key of ['proxyUrl', 'workspaceId', 'apiKey', 'apiHost'])
+    if (settings[key] != null && (typeof settings[key] != 'string' || !settings[key])) throw invalid(key)
+  const { proxyUrl, workspaceId, apiKey, apiHost } = settings
   if (proxyUrl) {
-    if (workspaceId ?? apiKey ?? apiHost) throw invalid('proxyUrl', 'and workspaceId exclude each other')
+    if (workspaceId ?? apiKey ?? apiHost) throw invalid('proxyUrl', 'excludes workspaceId, apiKey and apiHost')
     return settings
   }
-  if (!workspaceId) throw invalid('workspaceId', 'or proxyUrl (recommended) is required')
+  if (!workspaceId) throw invalid('workspaceId', 'or proxyUrl is required')
   // Without a key the default host would answer 401 forever; a custom host may add the header itself.
-  if (!apiKey && !apiHost) throw invalid('apiKey', 'is required with the default apiHost')
+  if (!apiKey && !apiHost) throw invalid('apiKey', 'is required by the default apiHost')
   if (apiKey) {
     settings.headers.Authorization = 'Bearer ' + apiKey
-    console.warn('[flameup] apiKey is public in this page; use proxyUrl to keep it secret')
+    console.warn('[flameup] apiKey is public in this page: prefer proxyUrl')
   }
-  settings.peopleUrl =
-    (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
+  settings.peopleUrl = (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
   return settings
 }

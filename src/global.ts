@@ -3,7 +3,7 @@ import type { Flameup, FlameupConfig } from './types'
 
 /** What dist/snippet.min.js leaves on `window.flameup`: calls recorded as [method, arguments, time]. */
 interface Stub {
-  q?: [string, ArrayLike<any>, number][]
+  q?: [string, any[], number][]
   init?: (config: FlameupConfig) => Flameup | undefined
 }
 
@@ -26,7 +26,7 @@ const init = (config: FlameupConfig) => {
   w.flameup = flameup
   for (const [method, args, calledAt] of calls.splice(0)) {
     if (method == 'identify') (flameup.identify as any)(args[0], args[1], calledAt).catch(console.error)
-    else if (method != 'init') (flameup as any)[method](...Array.from(args))
+    else if (method != 'init') (flameup as any)[method](...args)
   }
   return flameup
 }

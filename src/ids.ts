@@ -13,10 +13,9 @@ let sequence = 0
 
 /**
  * A store key that sorts in call order: creation time (8 base-36 digits until 2059), a per-page
- * counter for calls in the same millisecond, and a random tail so tabs never collide.
+ * counter of fixed width for calls in the same millisecond, and a random tail so tabs never collide.
  */
-export const queueKey = (messageId: string) =>
-  'q' + Date.now().toString(36) + (++sequence).toString(36).padStart(6, '0') + messageId.slice(0, 8)
+export const queueKey = (messageId: string) => 'q' + Date.now().toString(36) + (1e9 + ++sequence) + messageId.slice(0, 8)
 
 /** FNV-1a over the call's JSON: enough to tell an unchanged identify, and it keeps no traits. */
 export const hashOf = (text: string) => {

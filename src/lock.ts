@@ -1,6 +1,5 @@
 import type { Store } from './store'
 
-const LOCK_NAME = 'flameup-flush'
 const LEASE_KEY = 'lease'
 /** Longer than one round can take (a request times out at 30 s), short enough to outlive a dead tab. */
 const LEASE_TTL = 60000
@@ -10,21 +9,19 @@ const LEASE_TTL = 60000
  * release on tab death; without them a lease record in the store expires instead. Resolves to
  * false when the lease is held elsewhere and the task did not run.
  */
-export const createLock = (store: Store, owner: string) => async (task: () => Promise<unknown>): Promise<boolean> => {
-  if (typeof navigator != 'undefined' && navigator.locks) {
-    await navigator.locks.request(LOCK_NAME, task)
+export const createLock = (store: Store, owner: string) => async (task: () => Promise<unknown>) => {
+  if (navigator.locks) {
+    await navigator.locks.request('flameup-flush', task)
     return true
   }
   // Read and take the lease in one transaction: two tabs can never both see it free.
   const now = Date.now()
-  const lease = await store.update<[string, number]>(LEASE_KEY, (held) =>
-    held && held[0] != owner && held[1] > now ? held : [owner, now + LEASE_TTL],
-  )
+  const lease = await store.update<[string, number]>(LEASE_KEY, (held) => (held?.[0] != owner && held?.[1]! > now ? held! : [owner, now + LEASE_TTL]))
   if (lease[0] != owner) return false
   try {
     await task()
   } finally {
-    await store.delMany([LEASE_KEY])
+    await store.write([], [LEASE_KEY])
   }
   return true
 }

@@ -6,11 +6,11 @@
 export const watchPage = (onOnline: () => void, onHide: () => void) => {
   if (typeof document == 'undefined') return () => {}
   const onVisibility = () => document.visibilityState == 'hidden' && onHide()
-  const hooks: [EventTarget, string, () => void][] = [
-    [window, 'online', onOnline],
-    [window, 'pagehide', onHide],
-    [document, 'visibilitychange', onVisibility],
-  ]
-  hooks.forEach(([target, type, listener]) => target.addEventListener(type, listener))
-  return () => hooks.forEach(([target, type, listener]) => target.removeEventListener(type, listener))
+  const listen = (method: 'addEventListener' | 'removeEventListener') => {
+    window[method]('online', onOnline)
+    window[method]('pagehide', onHide)
+    document[method]('visibilitychange', onVisibility)
+  }
+  listen('addEventListener')
+  return () => listen('removeEventListener')
 }

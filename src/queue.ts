@@ -25,7 +25,8 @@ export interface Group {
   _merged: QueuedCall
 }
 
-const WEEK = 6048e5
+const DAY = 864e5
+const WEEK = 7 * DAY
 
 /** Groups calls by user in queue order: nothing is reordered, and later values win. */
 export const groupByUser = (entries: Entry[]): Group[] => {
@@ -38,11 +39,13 @@ export const groupByUser = (entries: Entry[]): Group[] => {
       const older = group._merged
       group._entries.push(entry)
       // Keeps the newest call's id, time and hash (the last call delivered is the newest one). A group
-      // waits for the latest retry time of its calls, so a backoff is never skipped.
+      // waits for the latest retry time of its calls, so a backoff is never skipped, and counts the
+      // attempts of its most tried call.
       group._merged = {
         ...call,
         email: call.email ?? older.email,
         traits: { ...older.traits, ...call.traits },
+        attempts: Math.max(older.attempts, call.attempts),
         nextAt: Math.max(older.nextAt, call.nextAt),
       }
     }
@@ -50,10 +53,8 @@ export const groupByUser = (entries: Entry[]): Group[] => {
   return [...byUser.values()]
 }
 
-const DAY = 864e5
-/** Key prefix of the queued calls; `d` + userId keeps the last delivered hash of a user. */
-const CALL = 'q'
-const DELIVERED = 'd'
+/** Key prefixes: `q` for queued calls, `d` + userId for the last delivered hash of a user. */
+export const DELIVERED = 'd'
 
 /**
  * The queue's policy over the store. Appends are batched into one transaction per tick. Reading
@@ -70,27 +71,21 @@ export const createQueue = (
 ) => {
   const known = new Map<string, QueuedCall>()
   const delivered = new Map<string, [hash: number, at: number]>()
-  let buffer: Entry[] = []
+  let puts: Entry[] = []
+  let dels: string[] = []
   let writing: Promise<void> | undefined
-  let reading: Promise<any> = Promise.resolve()
+  let reading: Promise<unknown> = Promise.resolve()
 
-  const load = async (now: number) => {
+  const load = async (now: number): Promise<[Entry[], Record<string, unknown>]> => {
     await writing
     const calls: Entry[] = []
-    const meta: Record<string, any> = {}
+    const meta: Record<string, unknown> = {}
     const doomed: string[] = []
-    for (const [key, value] of await store.entries())
-      if (key[0] == DELIVERED) {
-        if (value?.[1] > now - DAY) delivered.set(key.slice(1), value)
-        else doomed.push(key)
-      } else if (key[0] != CALL) meta[key] = value
+    for (const [key, value] of await store.all())
+      if (key[0] == DELIVERED) value?.[1] > now - DAY ? delivered.set(key.slice(1), value) : doomed.push(key)
+      else if (key[0] != 'q') meta[key] = value
       // A call without numeric attempts and nextAt would never be due and would hold back its user's later calls.
-      else if (
-        typeof value?.messageId != 'string' ||
-        typeof value.userId != 'string' ||
-        typeof value.traits != 'object' ||
-        !(value.attempts >= 0 && value.nextAt >= 0)
-      ) {
+      else if (!(typeof value?.messageId == 'string' && typeof value.userId == 'string' && value.traits && value.attempts >= 0 && value.nextAt >= 0)) {
         log('corrupt record removed', key)
         doomed.push(key)
       } else if (Date.parse(value.timestamp) > now - WEEK) calls.push([key, value])
@@ -102,10 +97,10 @@ export const createQueue = (
       drop(call, 'queue_full')
       doomed.push(key)
     }
-    if (doomed.length) await store.delMany(doomed)
+    if (doomed[0]) await store.write([], doomed)
     known.clear()
     calls.forEach(([key, call]) => known.set(key, call))
-    return { _calls: calls, _meta: meta }
+    return [calls, meta]
   }
 
   return {
@@ -114,20 +109,21 @@ export const createQueue = (
     /** Whether this call equals the last one delivered for its user in the past 24 hours. */
     _unchanged: ({ userId, hash }: QueuedCall, now: number) => {
       const last = delivered.get(userId)
-      return !!last && last[0] == hash && now - last[1] < DAY
+      return last?.[0] == hash && now - last[1] < DAY
     },
 
     _add: (call: QueuedCall) => {
       const key = queueKey(call.messageId)
       // A changed call is queued: until it is delivered, nothing about this user is unchanged.
-      if (delivered.delete(call.userId)) store.delMany([DELIVERED + call.userId])
-      buffer.push([key, call])
+      if (delivered.delete(call.userId)) dels.push(DELIVERED + call.userId)
+      puts.push([key, call])
       known.set(key, call)
       return (writing ||= Promise.resolve().then(() => {
-        const entries = buffer
-        buffer = []
+        const written = store.write(puts, dels)
+        puts = []
+        dels = []
         writing = undefined
-        return store.setMany(entries)
+        return written
       }))
     },
 
@@ -135,22 +131,20 @@ export const createQueue = (
      * The valid calls in queue order, and the other stored keys (consent). Reads run one after
      * another, so two never both drop (and announce) the same call.
      */
-    _load: (now: number): ReturnType<typeof load> => (reading = reading.then(() => load(now))),
+    _load: (now: number) => (reading = reading.then(() => load(now))) as ReturnType<typeof load>,
 
     /**
-     * Records a round's answers in two transactions: answered calls removed; failed ones
-     * rewritten with their next attempt, with the hashes of the delivered calls.
+     * Records answers in one transaction: `removed` calls deleted; `updated` calls this page still
+     * knows rewritten (their next attempt), and delivered hashes (`d` keys) kept.
      */
-    _settle: async (removed: string[], updated: Entry[], sent: QueuedCall[] = [], now = 0) => {
-      const entries: [string, unknown][] = updated.filter(([key]) => known.has(key))
-      for (const { userId, hash } of sent) {
-        delivered.set(userId, [hash, now])
-        entries.push([DELIVERED + userId, [hash, now]])
-      }
+    _settle: (removed: string[], updated: [string, unknown][]) => {
       removed.forEach((key) => known.delete(key))
-      entries.forEach(([key, call]) => known.has(key) && known.set(key, call as QueuedCall))
-      if (removed.length) await store.delMany(removed)
-      if (entries.length) await store.setMany(entries)
+      return store.write(
+        updated.filter(([key, value]) =>
+          key[0] == DELIVERED ? delivered.set(key.slice(1), value as [number, number]) : known.has(key) && known.set(key, value as QueuedCall),
+        ),
+        removed,
+      )
     },
   }
 }

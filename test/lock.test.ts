@@ -86,12 +86,12 @@ describe('createLock with Web Locks', () => {
     const request = vi.fn((_name: string, task: () => Promise<unknown>) => task())
     Object.defineProperty(navigator, 'locks', { configurable: true, value: { request } })
     const store = memoryStore()
-    const setMany = vi.spyOn(store, 'setMany')
+    const write = vi.spyOn(store, 'write')
     const task = vi.fn(async () => {})
     expect(await createLock(store, 'tab-a')(task)).toBe(true)
     expect(task).toHaveBeenCalledTimes(1)
     expect(request).toHaveBeenCalledWith(expect.any(String), expect.any(Function))
-    expect(setMany).not.toHaveBeenCalled()
+    expect(write).not.toHaveBeenCalled()
   })
 
   it('uses one lock name for every owner, so tabs queue behind each other', async () => {

@@ -4,6 +4,9 @@ import { putRecords, stored, turns, useClock } from './helpers'
 
 const quiet = () => {}
 
+/** One stored value, read through all(). */
+const valueOf = async (store: Store, key: string) => new Map(await store.all()).get(key)
+
 const backends: [string, () => Store][] = [
   ["openStore('indexeddb')", () => openStore('indexeddb', quiet)],
   ["openStore('memory')", () => openStore('memory', quiet)],
@@ -11,31 +14,31 @@ const backends: [string, () => Store][] = [
 ]
 
 describe.each(backends)('%s', (_, open) => {
-  describe('get', () => {
+  describe('all, one key', () => {
     it('answers undefined for a missing key', async () => {
-      expect(await open().get('nope')).toBeUndefined()
+      expect(await valueOf(open(), 'nope')).toBeUndefined()
     })
 
-    it('answers what setMany stored, as structured data', async () => {
+    it('answers what write stored, as structured data', async () => {
       const store = open()
       const value = { messageId: 'm', traits: { nested: [1, 'two', null] }, attempts: 0 }
-      await store.setMany([['q1', value]])
-      expect(await store.get('q1')).toEqual(value)
+      await store.write([['q1', value]])
+      expect(await valueOf(store, 'q1')).toEqual(value)
     })
   })
 
-  describe('setMany', () => {
+  describe('write: puts', () => {
     it('stores several entries at once and overwrites existing keys', async () => {
       const store = open()
-      await store.setMany([
+      await store.write([
         ['a', 1],
         ['b', 2],
       ])
-      await store.setMany([
+      await store.write([
         ['b', 3],
         ['c', 4],
       ])
-      expect(await store.entries()).toEqual([
+      expect(await store.all()).toEqual([
         ['a', 1],
         ['b', 3],
         ['c', 4],
@@ -44,68 +47,104 @@ describe.each(backends)('%s', (_, open) => {
 
     it('accepts an empty list', async () => {
       const store = open()
-      await store.setMany([])
-      expect(await store.entries()).toEqual([])
+      await store.write([])
+      expect(await store.all()).toEqual([])
     })
 
     it('keeps every entry of concurrent writers (one key per call)', async () => {
       const store = open()
-      await Promise.all(Array.from({ length: 20 }, (_, i) => store.setMany([['q' + String(i).padStart(2, '0'), i]])))
-      expect((await store.entries()).map(([, value]) => value)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.write([['q' + String(i).padStart(2, '0'), i]])))
+      expect((await store.all()).map(([, value]) => value)).toEqual(Array.from({ length: 20 }, (_, i) => i))
     })
   })
 
-  describe('entries', () => {
+  describe('all', () => {
     it('answers every entry sorted by key, whatever the insertion order', async () => {
       const store = open()
-      await store.setMany([
+      await store.write([
         ['q3', 'c'],
         ['lease', 'l'],
         ['q1', 'a'],
         ['d_u1', 'h'],
         ['q2', 'b'],
       ])
-      expect((await store.entries()).map(([key]) => key)).toEqual(['d_u1', 'lease', 'q1', 'q2', 'q3'])
-      expect(await store.entries()).toContainEqual(['q2', 'b'])
+      expect((await store.all()).map(([key]) => key)).toEqual(['d_u1', 'lease', 'q1', 'q2', 'q3'])
+      expect(await store.all()).toContainEqual(['q2', 'b'])
     })
 
     it('is empty for a new store', async () => {
-      expect(await open().entries()).toEqual([])
+      expect(await open().all()).toEqual([])
     })
   })
 
-  describe('delMany', () => {
+  describe('write: deletes', () => {
     it('removes the given keys only, ignoring missing ones', async () => {
       const store = open()
-      await store.setMany([
+      await store.write([
         ['a', 1],
         ['b', 2],
         ['c', 3],
       ])
-      await store.delMany(['a', 'c', 'missing'])
-      expect(await store.entries()).toEqual([['b', 2]])
-      expect(await store.get('a')).toBeUndefined()
+      await store.write([], ['a', 'c', 'missing'])
+      expect(await store.all()).toEqual([['b', 2]])
+      expect(await valueOf(store, 'a')).toBeUndefined()
     })
 
     it('accepts an empty list', async () => {
       const store = open()
-      await store.setMany([['a', 1]])
-      await store.delMany([])
-      expect(await store.entries()).toEqual([['a', 1]])
+      await store.write([['a', 1]])
+      await store.write([], [])
+      expect(await store.all()).toEqual([['a', 1]])
+    })
+
+    it('puts and deletes in one call', async () => {
+      const store = open()
+      await store.write([
+        ['a', 1],
+        ['b', 2],
+      ])
+      await store.write([['c', 3]], ['a'])
+      expect(await store.all()).toEqual([
+        ['b', 2],
+        ['c', 3],
+      ])
+    })
+  })
+
+  describe('update', () => {
+    it('passes undefined for a missing key and stores what the change answers', async () => {
+      const store = open()
+      const change = vi.fn(() => 'taken')
+      expect(await store.update('lease', change)).toBe('taken')
+      expect(change).toHaveBeenCalledWith(undefined)
+      expect(await valueOf(store, 'lease')).toBe('taken')
+    })
+
+    it('passes the stored value to the change', async () => {
+      const store = open()
+      await store.write([['n', 1]])
+      expect(await store.update<number>('n', (n) => n! + 1)).toBe(2)
+      expect(await store.all()).toEqual([['n', 2]])
+    })
+
+    it('applies concurrent updates one after another, never losing one', async () => {
+      const store = open()
+      await Promise.all(Array.from({ length: 10 }, () => store.update<number>('n', (n = 0) => n + 1)))
+      expect(await valueOf(store, 'n')).toBe(10)
     })
   })
 })
 
 describe("openStore('indexeddb')", () => {
   it("persists in the 'flameup' database, object store 'queue', across store instances", async () => {
-    await openStore('indexeddb', quiet).setMany([['q1', { userId: 'u_1' }]])
+    await openStore('indexeddb', quiet).write([['q1', { userId: 'u_1' }]])
     expect(await stored()).toEqual([['q1', { userId: 'u_1' }]])
-    expect(await openStore('indexeddb', quiet).get('q1')).toEqual({ userId: 'u_1' })
+    expect(await valueOf(openStore('indexeddb', quiet), 'q1')).toEqual({ userId: 'u_1' })
   })
 
   it('reads entries another writer put in the database', async () => {
     await putRecords([['q9', 'x']])
-    expect(await openStore('indexeddb', quiet).entries()).toEqual([['q9', 'x']])
+    expect(await openStore('indexeddb', quiet).all()).toEqual([['q9', 'x']])
   })
 
   it('does not open IndexedDB before the first operation', () => {
@@ -121,30 +160,30 @@ describe("openStore('memory')", () => {
     const open = vi.fn()
     vi.stubGlobal('indexedDB', { open })
     const store = openStore('memory', quiet)
-    await store.setMany([['q1', 1]])
-    expect(await store.entries()).toEqual([['q1', 1]])
+    await store.write([['q1', 1]])
+    expect(await store.all()).toEqual([['q1', 1]])
     expect(open).not.toHaveBeenCalled()
   })
 
   it('keeps each store separate', async () => {
-    await openStore('memory', quiet).setMany([['q1', 1]])
-    expect(await openStore('memory', quiet).entries()).toEqual([])
+    await openStore('memory', quiet).write([['q1', 1]])
+    expect(await openStore('memory', quiet).all()).toEqual([])
   })
 })
 
 describe('openStore falls back to memory', () => {
   const works = async (store: Store) => {
-    await store.setMany([
+    await store.write([
       ['q2', 'b'],
       ['q1', 'a'],
     ])
-    expect(await store.get('q1')).toBe('a')
-    expect(await store.entries()).toEqual([
+    expect(await valueOf(store, 'q1')).toBe('a')
+    expect(await store.all()).toEqual([
       ['q1', 'a'],
       ['q2', 'b'],
     ])
-    await store.delMany(['q1'])
-    expect(await store.entries()).toEqual([['q2', 'b']])
+    await store.write([], ['q1'])
+    expect(await store.all()).toEqual([['q2', 'b']])
   }
 
   it('when there is no indexedDB global', async () => {
@@ -200,12 +239,12 @@ describe('openStore falls back to memory', () => {
     vi.stubGlobal('indexedDB', { open: () => ({}) })
     const store = openStore('indexeddb', quiet)
     let done = false
-    const writing = store.setMany([['q1', 'a']]).then(() => (done = true))
+    const writing = store.write([['q1', 'a']]).then(() => (done = true))
     for (let i = 0; i < 12 && !done; i++) {
       await vi.advanceTimersByTimeAsync(5000)
       await turns(20)
     }
     await writing
-    expect(await store.entries()).toEqual([['q1', 'a']])
+    expect(await store.all()).toEqual([['q1', 'a']])
   })
 })
