@@ -5,6 +5,7 @@ import {
   client,
   closeAll,
   defer,
+  elapse,
   items,
   json,
   person,
@@ -243,6 +244,32 @@ describe('proxy mode: whole-request answers', () => {
     await flameup.identify('u_1')
     await flameup.flush()
     expect(events.dropped).toEqual([])
+    expect((await queued()).map((call) => call.attempts)).toEqual([1])
+  })
+
+  it('gives up on a request that hangs for 30 s, keeping the item for a retry', async () => {
+    // happy-dom's AbortSignal.timeout runs on its own window timer, which the fake clock does not
+    // drive: this one is the browser's behaviour on the faked setTimeout.
+    const timeout = vi.spyOn(AbortSignal, 'timeout').mockImplementation((ms) => {
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(new DOMException('signal timed out', 'TimeoutError')), ms)
+      return controller.signal
+    })
+    // fetch rejects only when the SDK aborts it, as a browser does.
+    const sent = stubFetch(
+      ({ init }) =>
+        new Promise((_, reject) => init.signal!.addEventListener('abort', () => reject(new DOMException('timed out', 'TimeoutError')))),
+    )
+    const flameup = client()
+    await flameup.identify('u_1')
+    const flushing = flameup.flush()
+    await until(() => sent.length == 1, 'the request')
+    await elapse(29000)
+    expect(sent[0].init.signal!.aborted).toBe(false)
+    await elapse(1000)
+    await flushing
+    expect(sent[0].init.signal!.aborted).toBe(true)
+    expect(timeout).toHaveBeenCalledWith(30000)
     expect((await queued()).map((call) => call.attempts)).toEqual([1])
   })
 })
