@@ -3,14 +3,16 @@ import terser from '@rollup/plugin-terser'
 import { nodeResolve } from '@rollup/plugin-node-resolve'
 import { dts } from 'rollup-plugin-dts'
 
-const ts = () =>
-  typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined })
+const ts = (options = {}) =>
+  typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, ...options })
 
 // Only the script-tag files are minified; the ESM and proxy builds stay readable for bundlers and stack traces.
 const minify = () =>
   terser({
     ecma: 2020,
-    compress: { passes: 3, unsafe_arrows: true, pure_getters: true },
+    // hoist_funs puts idb-keyval's promisifyRequest first and inline: 1 keeps a few small helpers as
+    // calls: both measured smaller after gzip (about 20 B), and neither changes semantics.
+    compress: { passes: 3, unsafe_arrows: true, pure_getters: true, hoist_funs: true, inline: 1 },
     // Underscore-prefixed properties are internal; stored records and wire fields never start with one.
     mangle: { properties: { regex: /^_/ } },
     format: { comments: false },
@@ -18,8 +20,11 @@ const minify = () =>
 
 const browser = (input, file, name) => ({
   input,
-  output: { file, format: 'iife', name, strict: false },
-  plugins: [nodeResolve({ browser: true }), ts(), minify()],
+  // compact: no trailing newline either.
+  output: { file, format: 'iife', name, strict: false, compact: true },
+  // The script tag already needs AbortSignal.timeout (2022 browsers): ES2022 syntax keeps `x ||= y`
+  // as written; declared class fields stay type-only, as under ES2020.
+  plugins: [nodeResolve({ browser: true }), ts({ target: 'es2022', useDefineForClassFields: false }), minify()],
 })
 
 export default [

@@ -1,13 +1,10 @@
 /**
  * A v4 UUID. `crypto.randomUUID` exists only in secure contexts; on a plain-http page a blob
- * URL, which ends in a fresh UUID, is the smallest fallback.
+ * URL, which ends in a fresh UUID, is the smallest fallback
+ * (`url` is only its scratch variable).
  */
-export const uuid = (): string => {
-  if (crypto.randomUUID) return crypto.randomUUID()
-  const url = URL.createObjectURL(new Blob())
-  URL.revokeObjectURL(url)
-  return url.slice(-36)
-}
+export const uuid = (url?: string): string =>
+  crypto.randomUUID?.() ?? (URL.revokeObjectURL((url = URL.createObjectURL(new Blob()))), url.slice(-36))
 
 let sequence = 0
 

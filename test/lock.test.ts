@@ -1,11 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createLock } from '../src/lock'
-import { memoryStore, openStore, type Store } from '../src/store'
+import { openStore, type Store } from '../src/store'
+
+const memoryStore = () => openStore('memory', () => {})
 import { defer, until, useClock } from './helpers'
 
 const backends: [string, () => Store][] = [
   ["openStore('indexeddb')", () => openStore('indexeddb', () => {})],
-  ['memoryStore()', () => memoryStore()],
+  ["openStore('memory')", () => memoryStore()],
 ]
 
 describe.each(backends)('createLock over %s (lease, no Web Locks)', (_, open) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { memoryStore, openStore, type Store } from '../src/store'
+import { openStore, type Store } from '../src/store'
 import { putRecords, stored, turns, useClock } from './helpers'
 
 const quiet = () => {}
@@ -10,7 +10,6 @@ const valueOf = async (store: Store, key: string) => new Map(await store.all()).
 const backends: [string, () => Store][] = [
   ["openStore('indexeddb')", () => openStore('indexeddb', quiet)],
   ["openStore('memory')", () => openStore('memory', quiet)],
-  ['memoryStore()', () => memoryStore()],
 ]
 
 describe.each(backends)('%s', (_, open) => {
