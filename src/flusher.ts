@@ -1,7 +1,7 @@
 import { backoff } from './backoff'
 import type { Settings } from './config'
-import { DELIVERED, groupByUser, type createQueue, type Entry, type Group } from './queue'
-import { KEEPALIVE_BUDGET, verdictOf, type createTransport, type Sending } from './transport'
+import { DELIVERED, groupByUser, type createQueue, type Group } from './queue'
+import { ACCEPTED, KEEPALIVE_BUDGET, PAUSE, RETRY, verdictOf, type createTransport } from './transport'
 import type { FlameupEvents } from './types'
 
 type Emit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => void
@@ -28,7 +28,8 @@ export const createFlusher = (
   let closed = false
   /** Keys this page sent and has no answer for yet: a closing page must not send them twice. */
   const inFlight = new Set<string>()
-  const sendable = (entries: Entry[]) => groupByUser(entries).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
+  /** What this page knows of the queue, grouped by user, without the groups in flight. */
+  const sendable = () => groupByUser([...queue._known]).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
 
   /** Flushes after `delay` ms, unless a flush is already due sooner. */
   const schedule = (delay: number) => {
@@ -41,78 +42,85 @@ export const createFlusher = (
   }
 
   /**
-   * Sends the first groups and applies the answers: the store is updated first, then events go
-   * out, so a listener never hears of a call that a reload could still send. Returns the earliest
-   * retry time (Infinity when nothing is retried).
+   * Sends the first groups that fit one request (nothing when none fits) and applies the answers:
+   * the store is updated first, then events go out, so a listener never hears of a call that a
+   * reload could still send. Answers the request's bytes, then the earliest retry time (Infinity
+   * when nothing is retried).
    */
-  const send = async (groups: Group[], [count, , request]: Sending) => {
-    const sent = groups.slice(0, count)
-    const keys = sent.flatMap((group) => group._entries.map(([key]) => key))
-    keys.forEach((key) => inFlight.add(key))
-    const outcomes = await request()
-    keys.forEach((key) => inFlight.delete(key))
-    const now = Date.now()
-    const removed: string[] = []
-    const updated: [string, unknown][] = []
-    const events: Parameters<Emit>[] = []
-    let retryAt = Infinity
-    outcomes.forEach(([status, body, retryAfter], i) => {
-      const { _entries: entries, _merged: merged } = sent[i]
-      const { userId } = merged
-      const verdict = verdictOf(status)
-      const retry = verdict == 'retry'
-      const attempts = merged.attempts + 1
-      if (verdict == 'pause') {
-        if (!paused) events.push(['paused', { reason: 'unauthorized' }])
-        paused = true
-      } else if (retry && attempts < maxAttempts) {
-        const nextAt = now + Math.min(retryAfter ?? backoff(attempts - 1, retryBaseDelay, retryMaxDelay), retryMaxDelay)
-        retryAt = Math.min(retryAt, nextAt)
-        entries.forEach(([key, call]) => updated.push([key, { ...call, attempts, nextAt }]))
-      } else {
-        if (verdict == 'delivered') updated.push([DELIVERED + userId, [merged.hash, now]])
-        for (const [key, { messageId }] of entries) {
-          // Only calls this page still knows are announced: a closing page and a flush may both get an answer.
-          if (queue._known.has(key))
-            events.push(
-              verdict == 'delivered'
-                ? ['delivered', { messageId, userId, person: body }]
-                : ['dropped', { messageId, userId, reason: retry ? 'max_attempts' : 'rejected', status, error: retry ? undefined : body }],
-            )
-          removed.push(key)
-        }
-      }
-    })
-    await queue._settle(removed, updated)
-    events.forEach((event) => emit(...event))
-    return retryAt
+  const send = (groups: Group[], budget?: number) => {
+    const sending = transport(groups, budget)
+    if (!sending) return
+    const [sent, bytes, answers] = sending
+    sent.forEach((group) => group._entries.forEach(([key]) => inFlight.add(key)))
+    return [
+      bytes,
+      answers.then(async (outcomes) => {
+        const now = Date.now()
+        const removed: string[] = []
+        const updated: [string, unknown][] = []
+        const events: [keyof FlameupEvents, any][] = []
+        let retryAt = Infinity
+        outcomes.forEach(([status, body, retryAfter], i) => {
+          const { userId, hash, attempts: tried, _entries: entries } = sent[i]
+          const verdict = verdictOf(status)
+          const retry = verdict == RETRY
+          const delivered = verdict == ACCEPTED
+          const pause = verdict == PAUSE
+          const attempts = tried + 1
+          const nextAt = retry && attempts < maxAttempts && now + Math.min(retryAfter ?? backoff(attempts - 1, retryBaseDelay, retryMaxDelay), retryMaxDelay)
+          if (pause) {
+            if (!paused) events.push(['paused', { reason: 'unauthorized' }])
+            paused = true
+          } else if (nextAt) retryAt = Math.min(retryAt, nextAt)
+          else if (delivered) updated.push([DELIVERED + userId, [hash, now]])
+          for (const [key, call] of entries) {
+            inFlight.delete(key)
+            if (nextAt) updated.push([key, { ...call, attempts, nextAt }])
+            else if (!pause) {
+              // Only calls this page still knows are announced: a closing page and a flush may both get an answer.
+              if (queue._known.has(key))
+                events.push([
+                  delivered ? 'delivered' : 'dropped',
+                  {
+                    messageId: call.messageId,
+                    userId,
+                    ...(delivered ? { person: body } : { reason: retry ? 'max_attempts' : 'rejected', status, error: retry ? undefined : body }),
+                  },
+                ])
+              removed.push(key)
+            }
+          }
+        })
+        await queue._settle(removed, updated)
+        events.forEach((event) => emit(...event))
+        return retryAt
+      }),
+    ] as const
   }
 
   /**
    * Sends due groups batch after batch, until nothing is due or a failure ends the flush. The
-   * queue is read once and worked through, then read again for calls that arrived meanwhile:
-   * reading it before every batch would cost a long task when a thousand calls wait.
+   * store is read once and what this page knows is worked through (answered calls leave it), then
+   * the store is read again for calls other tabs added meanwhile.
    */
   const rounds = async () => {
-    for (let groups: Group[] | undefined; !paused && !closed; ) {
+    for (let fresh = true; !paused && !closed; ) {
       if (navigator.onLine === false) {
         if (!offline) emit('paused', { reason: 'offline' })
         offline = true
         return
       }
       const now = Date.now()
-      const fresh = !groups
-      groups ||= sendable((await queue._load(now))[0])
-      const due = groups.filter((group) => group._merged.nextAt <= now)
+      if (fresh) await queue._load(now)
+      const groups = sendable()
+      const due = groups.filter((group) => group.nextAt <= now)
       if (due[0]) {
-        const sending = transport(due)
-        const sent = due.slice(0, sending[0])
-        groups = groups.filter((group) => !sent.includes(group))
-        const retryAt = await send(due, sending)
+        fresh = false
+        const retryAt = await send(due)![1]
         // Infinity schedules nothing.
         if (retryAt < Infinity) return schedule(retryAt - Date.now())
-      } else if (fresh) return schedule(Math.min(...groups.map((group) => group._merged.nextAt)) - now)
-      else groups = undefined
+      } else if (fresh) return schedule(Math.min(...groups.map((group) => group.nextAt)) - now)
+      else fresh = true
     }
   }
 
@@ -144,14 +152,7 @@ export const createFlusher = (
       if (!proxyUrl) return void flush()
       if (paused || closed || navigator.onLine === false) return
       // Several batches may go, as long as together they stay within one keepalive budget.
-      for (
-        let groups = sendable([...queue._known]), budget = KEEPALIVE_BUDGET, sending: Sending;
-        groups[0] && (sending = transport(groups, budget))[0];
-        groups = groups.slice(sending[0])
-      ) {
-        budget -= sending[1]
-        send(groups, sending).catch(log)
-      }
+      for (let budget = KEEPALIVE_BUDGET, sending; (sending = send(sendable(), budget)); budget -= sending[0]) sending[1].catch(log)
     },
     _online: () => {
       offline = false

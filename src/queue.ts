@@ -19,10 +19,12 @@ export interface QueuedCall extends IdentifyCall {
 
 export type Entry = [key: string, call: QueuedCall]
 
-/** The calls of one user waiting together; sent as one merged call under the newest messageId. */
-export interface Group {
+/**
+ * The calls of one user waiting together, merged into one call under the newest messageId (and
+ * sent as that), with the entries it stands for.
+ */
+export interface Group extends QueuedCall {
   _entries: Entry[]
-  _merged: QueuedCall
 }
 
 const DAY = 864e5
@@ -33,22 +35,19 @@ export const groupByUser = (entries: Entry[]): Group[] => {
   const byUser = new Map<string, Group>()
   for (const entry of entries) {
     const call = entry[1]
-    const group = byUser.get(call.userId)
-    if (!group) byUser.set(call.userId, { _entries: [entry], _merged: call })
-    else {
-      const older = group._merged
-      group._entries.push(entry)
-      // Keeps the newest call's id, time and hash (the last call delivered is the newest one). A group
-      // waits for the latest retry time of its calls, so a backoff is never skipped, and counts the
-      // attempts of its most tried call.
-      group._merged = {
-        ...call,
-        email: call.email ?? older.email,
-        traits: { ...older.traits, ...call.traits },
-        attempts: Math.max(older.attempts, call.attempts),
-        nextAt: Math.max(older.nextAt, call.nextAt),
-      }
-    }
+    // A user's first call merges with itself.
+    const older: QueuedCall & Partial<Group> = byUser.get(call.userId) || call
+    // Keeps the newest call's id, time and hash (the last call delivered is the newest one). A group
+    // waits for the latest retry time of its calls, so a backoff is never skipped, and counts the
+    // attempts of its most tried call. Setting a key again keeps its place in the map.
+    byUser.set(call.userId, {
+      ...call,
+      email: call.email ?? older.email,
+      traits: { ...older.traits, ...call.traits },
+      attempts: Math.max(older.attempts, call.attempts),
+      nextAt: Math.max(older.nextAt, call.nextAt),
+      _entries: [...(older._entries || []), entry],
+    })
   }
   return [...byUser.values()]
 }
@@ -71,36 +70,37 @@ export const createQueue = (
 ) => {
   const known = new Map<string, QueuedCall>()
   const delivered = new Map<string, [hash: number, at: number]>()
-  let puts: Entry[] = []
-  let dels: string[] = []
+  const puts: Entry[] = []
+  const dels: string[] = []
   let writing: Promise<void> | undefined
   let reading: Promise<unknown> = Promise.resolve()
 
   const load = async (now: number): Promise<[Entry[], Record<string, unknown>]> => {
     await writing
-    const calls: Entry[] = []
     const meta: Record<string, unknown> = {}
     const doomed: string[] = []
-    for (const [key, value] of await store.all())
+    const stored = await store.all()
+    known.clear()
+    for (const [key, value] of stored)
       if (key[0] == DELIVERED) value?.[1] > now - DAY ? delivered.set(key.slice(1), value) : doomed.push(key)
       else if (key[0] != 'q') meta[key] = value
       // A call without numeric attempts and nextAt would never be due and would hold back its user's later calls.
       else if (!(typeof value?.messageId == 'string' && typeof value.userId == 'string' && value.traits && value.attempts >= 0 && value.nextAt >= 0)) {
         log('corrupt record removed', key)
         doomed.push(key)
-      } else if (Date.parse(value.timestamp) > now - WEEK) calls.push([key, value])
+      } else if (Date.parse(value.timestamp) > now - WEEK) known.set(key, value)
       else {
         drop(value, 'expired')
         doomed.push(key)
       }
-    for (const [key, call] of calls.splice(0, calls.length - maxQueueSize)) {
+    // The oldest calls past maxQueueSize go (a negative count splices nothing).
+    for (const [key, call] of [...known].splice(0, known.size - maxQueueSize)) {
       drop(call, 'queue_full')
       doomed.push(key)
+      known.delete(key)
     }
     if (doomed[0]) await store.write([], doomed)
-    known.clear()
-    calls.forEach(([key, call]) => known.set(key, call))
-    return [calls, meta]
+    return [[...known], meta]
   }
 
   return {
@@ -119,11 +119,8 @@ export const createQueue = (
       puts.push([key, call])
       known.set(key, call)
       return (writing ||= Promise.resolve().then(() => {
-        const written = store.write(puts, dels)
-        puts = []
-        dels = []
         writing = undefined
-        return written
+        return store.write(puts.splice(0), dels.splice(0))
       }))
     },
 

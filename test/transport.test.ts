@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { verdictOf } from '../src/transport'
+import { ACCEPTED, PAUSE, REJECTED, RETRY, verdictOf } from '../src/transport'
 import {
   api,
   client,
@@ -24,32 +24,32 @@ afterEach(closeAll)
 
 describe('verdictOf (contract §4, row by row)', () => {
   it.each([
-    [200, 'delivered'],
-    [201, 'delivered'],
-    [204, 'delivered'],
-    [299, 'delivered'],
-    [400, 'rejected'],
-    [404, 'rejected'],
-    [409, 'rejected'],
-    [413, 'rejected'],
-    [422, 'rejected'],
-    [499, 'rejected'],
-    [401, 'pause'],
-    [403, 'pause'],
-    [408, 'retry'],
-    [429, 'retry'],
-    [500, 'retry'],
-    [502, 'retry'],
-    [503, 'retry'],
-    [504, 'retry'],
+    [200, ACCEPTED],
+    [201, ACCEPTED],
+    [204, ACCEPTED],
+    [299, ACCEPTED],
+    [400, REJECTED],
+    [404, REJECTED],
+    [409, REJECTED],
+    [413, REJECTED],
+    [422, REJECTED],
+    [499, REJECTED],
+    [401, PAUSE],
+    [403, PAUSE],
+    [408, RETRY],
+    [429, RETRY],
+    [500, RETRY],
+    [502, RETRY],
+    [503, RETRY],
+    [504, RETRY],
   ] as const)('%i -> %s', (status, verdict) => {
     expect(verdictOf(status)).toBe(verdict)
   })
 
   it('retries when there was no answer at all (network error)', () => {
-    expect(verdictOf()).toBe('retry')
-    expect(verdictOf(undefined)).toBe('retry')
-    expect(verdictOf(0)).toBe('retry')
+    expect(verdictOf()).toBe(RETRY)
+    expect(verdictOf(undefined)).toBe(RETRY)
+    expect(verdictOf(0)).toBe(RETRY)
   })
 })
 
@@ -128,6 +128,18 @@ describe('proxy mode: the request', () => {
       ['u_3', 'u_4'],
       ['u_5'],
     ])
+    expect(await flameup.pending()).toBe(0)
+  })
+
+  it("sends one user's merged calls even when together they outgrow the keepalive budget", async () => {
+    const sent = stubFetch()
+    const flameup = client()
+    // Three calls of 30 KB each, with different keys: merged, 90 KB, more than one keepalive request may carry.
+    for (const key of ['a', 'b', 'c']) await flameup.identify('u_1', { [key]: 'x'.repeat(30000) })
+    await flameup.identify('u_2')
+    await flameup.flush()
+    expect(sent.map((request) => request.body.batch.map((item: any) => Object.keys(item.traits).join()))).toEqual([['a,b,c'], ['']])
+    expect(sent.map((request) => request.init.keepalive)).toEqual([false, true])
     expect(await flameup.pending()).toBe(0)
   })
 })
