@@ -36,26 +36,24 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
   const setConsent = async (out: boolean) => {
     optedOut = out
     await ready
-    // Opting out also removes every queued call, in the same transaction.
-    await store.write(out ? [[OPT_OUT_KEY, 1]] : [], out ? [] : [OPT_OUT_KEY])
+    // Stored as 1 or 0 (not deleted on opt-in): one write either way.
+    await store.write([[OPT_OUT_KEY, +out]])
+    // Opting out also removes every queued call.
     if (out) await queue._settle((await load())[0].map(([key]) => key), [])
   }
 
   return {
     /** `calledAt` is internal: the script tag replays stub calls with the time they were made. */
-    identify: (userId: string, traits?: Traits, calledAt?: number) => {
+    // Async, so that bad input rejects (at once, before any storage work) instead of throwing.
+    identify: async (userId: string, traits?: Traits, calledAt?: number) => {
       const now = Date.now()
-      try {
-        var [call, json] = validateIdentify(userId, traits)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-      return ready.then(() => {
-        const queued = { ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash: hashOf(json) }
-        if (optedOut) return log('opted out', userId)
-        if (queue._unchanged(queued, now)) return log('unchanged', userId)
-        return queue._add(queued).then(() => flusher._schedule(settings.flushInterval))
-      })
+      const [call, json] = validateIdentify(userId, traits)
+      await ready
+      const queued = { ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash: hashOf(json) }
+      if (optedOut) return log('opted out', userId)
+      if (queue._unchanged(queued, now)) return log('unchanged', userId)
+      await queue._add(queued)
+      flusher._schedule(settings.flushInterval)
     },
     flush: () => ready.then(() => flusher._flush(true)),
     on,

@@ -20,7 +20,10 @@ export interface Settings {
   debug?: boolean
 }
 
-const invalid = (field: string, why = 'is invalid') => new FlameupError('invalid_config', field, field + ' ' + why)
+// A declaration, not an arrow: TypeScript narrows after a call only to a declared `never` function.
+function invalid(field: string, why = 'is invalid'): never {
+  throw new FlameupError('invalid_config', field, field + ' ' + why)
+}
 
 // Whole numbers, with their default and smallest allowed value.
 const NUMBERS = {
@@ -34,25 +37,25 @@ const NUMBERS = {
 
 /** Applies the contract defaults; throws `invalid_config` naming the key unless exactly one transport is set. */
 export const resolveConfig = (config: FlameupConfig): Settings => {
-  if (!config || typeof config != 'object') throw invalid('config')
+  // A missing or non-object config spreads to {} and fails below for lack of a transport.
   // null means "use the default", as undefined does.
   const settings: any = { ...config, headers: { 'Content-Type': 'application/json' } }
   for (const [key, [fallback, min]] of Object.entries(NUMBERS))
-    if (!(Number.isInteger((settings[key] ??= fallback)) && settings[key] >= min)) throw invalid(key)
-  if (!['indexeddb', 'memory'].includes((settings.storage ??= 'indexeddb'))) throw invalid('storage')
+    if (!(Number.isInteger((settings[key] ??= fallback)) && settings[key] >= min)) invalid(key)
+  if (!['indexeddb', 'memory'].includes((settings.storage ??= 'indexeddb'))) invalid('storage')
   for (const key of ['proxyUrl', 'workspaceId', 'apiKey', 'apiHost'])
-    if (settings[key] != null && (typeof settings[key] != 'string' || !settings[key])) throw invalid(key)
+    if (settings[key] != null && (typeof settings[key] != 'string' || !settings[key])) invalid(key)
   const { proxyUrl, workspaceId, apiKey, apiHost } = settings
   if (proxyUrl) {
-    if (workspaceId ?? apiKey ?? apiHost) throw invalid('proxyUrl', 'excludes workspaceId, apiKey and apiHost')
+    if (workspaceId ?? apiKey ?? apiHost) invalid('proxyUrl', 'excludes workspaceId, apiKey and apiHost')
     return settings
   }
-  if (!workspaceId) throw invalid('workspaceId', 'or proxyUrl is required')
+  if (!workspaceId) invalid('workspaceId', 'or proxyUrl is required')
   // Without a key the default host would answer 401 forever; a custom host may add the header itself.
-  if (!apiKey && !apiHost) throw invalid('apiKey', 'is required by the default apiHost')
+  if (!apiKey && !apiHost) invalid('apiKey', 'or apiHost is required')
   if (apiKey) {
     settings.headers.Authorization = 'Bearer ' + apiKey
-    console.warn('[flameup] apiKey is public in this page: prefer proxyUrl')
+    console.warn('[flameup] apiKey is public: use proxyUrl')
   }
   settings.peopleUrl = (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
   return settings

@@ -14,28 +14,28 @@ const script = document.currentScript as HTMLScriptElement | null
 
 /**
  * Creates the client, makes it `window.flameup`, and replays what the page called before, in
- * order and exactly once. A mistake in a replayed call is logged: nobody could catch it.
+ * order and exactly once. A bad config or a mistake in a replayed call is logged: nobody could catch it.
  */
 const init = (config: FlameupConfig) => {
-  let flameup: Flameup
   try {
-    flameup = createFlameup(config)
+    const flameup = createFlameup(config)
+    w.flameup = flameup
+    for (const [method, args, calledAt] of calls.splice(0)) {
+      // A replayed identify keeps its time; the client has no `init`, so the recorded one is skipped.
+      if (method == 'identify') (flameup.identify as any)(args[0], args[1], calledAt).catch(console.error)
+      else (flameup as any)[method]?.(...args)
+    }
+    return flameup
   } catch (error) {
-    return void console.error(error)
+    console.error(error)
   }
-  w.flameup = flameup
-  for (const [method, args, calledAt] of calls.splice(0)) {
-    if (method == 'identify') (flameup.identify as any)(args[0], args[1], calledAt).catch(console.error)
-    else if (method != 'init') (flameup as any)[method](...args)
-  }
-  return flameup
 }
 
 const queuedInit = calls.find(([method]) => method == 'init')
 const data = script?.dataset || {}
 if (queuedInit) init(queuedInit[1][0])
 // data-proxy-url, data-workspace-id, data-api-key, data-api-host map onto the config keys.
-else if (data.proxyUrl || data.workspaceId) init({ ...data })
+else if (data.proxyUrl || data.workspaceId) init(data)
 else {
   // Nothing called init yet: the stub keeps recording until it is.
   stub.init = init

@@ -14,7 +14,10 @@ export const MAX_CALL_BYTES = 32768
 // Deliberately loose: one "@", a dot in the domain, no spaces. The API has the final say.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
-const invalid = (field: string, why: string) => new FlameupError('invalid_argument', field, field + ' ' + why)
+// A declaration, not an arrow: TypeScript narrows after a call only to a declared `never` function.
+function invalid(field: string, why: string): never {
+  throw new FlameupError('invalid_argument', field, field + ' ' + why)
+}
 
 /** Bytes of a string in UTF-8, as it goes on the wire. */
 export const utf8Length = (text: string) => new TextEncoder().encode(text).length
@@ -23,26 +26,26 @@ export const utf8Length = (text: string) => new TextEncoder().encode(text).lengt
  * Checks one identify call. Returns the call and its JSON (reused for the size check and the
  * unchanged-call hash, so identify does no second JSON pass), or throws a FlameupError.
  */
-export const validateIdentify = (userId: unknown, traits?: unknown): [IdentifyCall, string] => {
+export const validateIdentify = (userId: unknown, traits: unknown = {}): [IdentifyCall, string] => {
   if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || userId == 'undefined' || userId == 'null')
-    throw invalid('userId', 'must be a string of 1 to 255 characters, not "undefined" or "null"')
-  // A plain object: arrays, dates, class instances and null are not traits.
-  const proto = traits != null && Object.getPrototypeOf(traits)
-  if (traits !== undefined && proto !== Object.prototype && proto !== null) throw invalid('traits', 'must be a plain object')
-  const { email, ...rest } = (traits || {}) as Traits
-  if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) throw invalid('email', 'is not a valid email')
+    invalid('userId', 'must be 1 to 255 characters, not blank, "undefined" or "null"')
+  // A plain object: arrays, dates, class instances and null are not traits (null has no prototype to ask for: 0 stands in).
+  if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits', 'must be a plain object')
+  const { email, ...rest } = traits as Traits
+  if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) invalid('email', 'is invalid')
   const call: IdentifyCall = { userId, email, traits: rest }
+  // The replacer sees what JSON.stringify would silently drop (function, symbol) or throw on (bigint),
+  // and notes its key; a cycle throws with no key noted.
+  let bad = ''
   let json: string
   try {
-    // The replacer sees what JSON.stringify would silently drop (function, symbol) or throw on (bigint).
     json = JSON.stringify(call, (key, value) => {
-      if (['function', 'symbol', 'bigint'].includes(typeof value)) throw invalid('traits.' + key, 'cannot be sent as JSON')
+      if (['function', 'symbol', 'bigint'].includes(typeof value)) throw (bad = '.' + key)
       return value
     })
-  } catch (error) {
-    throw error instanceof FlameupError ? error : invalid('traits', 'cannot be sent as JSON (a cycle?)')
+  } catch {
+    invalid('traits' + bad, 'cannot be sent as JSON')
   }
-  // Encoding is only needed when the call could be near the limit (one UTF-16 unit is at most 3 bytes).
-  if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) throw invalid('traits', 'make the call over 32 KB of JSON')
+  if (utf8Length(json) > MAX_CALL_BYTES) invalid('traits', 'make the call over 32 KB')
   return [call, json]
 }
