@@ -37,7 +37,7 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     optedOut = out
     await ready
     // Stored as 1 or 0 (not deleted on opt-in): one write either way.
-    await store.write([[OPT_OUT_KEY, +out]])
+    await store._write([[OPT_OUT_KEY, +out]])
     // Opting out also removes every queued call.
     if (out) await queue._settle((await load())[0].map(([key]) => key), [])
   }

@@ -16,7 +16,7 @@ export const createLock = (store: Store, owner: string) => async (task: () => Pr
   }
   // Read and take the lease in one transaction: two tabs can never both see it free.
   const now = Date.now()
-  const lease = await store.update<[string, number]>(LEASE_KEY, (held) => (held?.[1]! > now && held![0] != owner ? held! : [owner, now + LEASE_TTL]))
+  const lease = await store._update<[string, number]>(LEASE_KEY, (held) => (held?.[1]! > now && held![0] != owner ? held! : [owner, now + LEASE_TTL]))
   // Released whether the task succeeds or fails.
-  return lease[0] == owner && task().finally(() => store.write([], [LEASE_KEY])).then(() => true)
+  return lease[0] == owner && task().finally(() => store._write([], [LEASE_KEY])).then(() => true)
 }

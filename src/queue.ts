@@ -79,7 +79,7 @@ export const createQueue = (
     await writing
     const meta: Record<string, unknown> = {}
     const doomed: string[] = []
-    const stored = await store.all()
+    const stored = await store._all()
     known.clear()
     for (const [key, value] of stored)
       if (key[0] == DELIVERED) value?.[1] > now - DAY ? delivered.set(key.slice(1), value) : doomed.push(key)
@@ -99,7 +99,7 @@ export const createQueue = (
       doomed.push(key)
       known.delete(key)
     }
-    if (doomed[0]) await store.write([], doomed)
+    if (doomed[0]) await store._write([], doomed)
     return [[...known], meta]
   }
 
@@ -120,7 +120,7 @@ export const createQueue = (
       known.set(key, call)
       return (writing ||= Promise.resolve().then(() => {
         writing = undefined
-        return store.write(puts.splice(0), dels.splice(0))
+        return store._write(puts.splice(0), dels.splice(0))
       }))
     },
 
@@ -136,7 +136,7 @@ export const createQueue = (
      */
     _settle: (removed: string[], updated: [string, unknown][]) => {
       removed.forEach((key) => known.delete(key))
-      return store.write(
+      return store._write(
         updated.filter(([key, value]) =>
           key[0] == DELIVERED ? delivered.set(key.slice(1), value as [number, number]) : known.has(key) && known.set(key, value as QueuedCall),
         ),

@@ -3,11 +3,11 @@ import { createStore, promisifyRequest as done } from 'idb-keyval'
 /** The three operations the queue and the lease need. */
 export interface Store {
   /** Every entry, sorted by key. */
-  all(): Promise<[string, any][]>
+  _all(): Promise<[string, any][]>
   /** Puts and deletes in one transaction. */
-  write(puts: [string, unknown][], dels?: string[]): Promise<void>
+  _write(puts: [string, unknown][], dels?: string[]): Promise<void>
   /** Reads, changes and writes one value atomically (one readwrite transaction); answers the new value. */
-  update<T>(key: string, change: (value: T | undefined) => T): Promise<T>
+  _update<T>(key: string, change: (value: T | undefined) => T): Promise<T>
 }
 
 /**
@@ -35,7 +35,7 @@ export const openStore = (kind: 'indexeddb' | 'memory', log: (...args: unknown[]
   // idb-keyval's own entries/setMany/delMany/update each carry its default-store code and a cursor
   // fallback for browsers without getAll; these three over its createStore are all we need.
   return {
-    all: () =>
+    _all: () =>
       run(
         'readonly',
         (store) =>
@@ -46,7 +46,7 @@ export const openStore = (kind: 'indexeddb' | 'memory', log: (...args: unknown[]
         // keys all have one length and no other key starts with 'q'.
         () => [...map].sort(),
       ),
-    write: (puts, dels = []) =>
+    _write: (puts, dels = []) =>
       run(
         'readwrite',
         (store) => {
@@ -59,7 +59,7 @@ export const openStore = (kind: 'indexeddb' | 'memory', log: (...args: unknown[]
           dels.forEach((key) => map.delete(key))
         },
       ),
-    update: (key, change) =>
+    _update: (key, change) =>
       run(
         'readwrite',
         (store) => {

@@ -88,7 +88,7 @@ describe('createLock with Web Locks', () => {
     const request = vi.fn((_name: string, task: () => Promise<unknown>) => task())
     Object.defineProperty(navigator, 'locks', { configurable: true, value: { request } })
     const store = memoryStore()
-    const write = vi.spyOn(store, 'write')
+    const write = vi.spyOn(store, '_write')
     const task = vi.fn(async () => {})
     expect(await createLock(store, 'tab-a')(task)).toBe(true)
     expect(task).toHaveBeenCalledTimes(1)

@@ -5,7 +5,7 @@ import { putRecords, stored, turns, useClock } from './helpers'
 const quiet = () => {}
 
 /** One stored value, read through all(). */
-const valueOf = async (store: Store, key: string) => new Map(await store.all()).get(key)
+const valueOf = async (store: Store, key: string) => new Map(await store._all()).get(key)
 
 const backends: [string, () => Store][] = [
   ["openStore('indexeddb')", () => openStore('indexeddb', quiet)],
@@ -21,7 +21,7 @@ describe.each(backends)('%s', (_, open) => {
     it('answers what write stored, as structured data', async () => {
       const store = open()
       const value = { messageId: 'm', traits: { nested: [1, 'two', null] }, attempts: 0 }
-      await store.write([['q1', value]])
+      await store._write([['q1', value]])
       expect(await valueOf(store, 'q1')).toEqual(value)
     })
   })
@@ -29,15 +29,15 @@ describe.each(backends)('%s', (_, open) => {
   describe('write: puts', () => {
     it('stores several entries at once and overwrites existing keys', async () => {
       const store = open()
-      await store.write([
+      await store._write([
         ['a', 1],
         ['b', 2],
       ])
-      await store.write([
+      await store._write([
         ['b', 3],
         ['c', 4],
       ])
-      expect(await store.all()).toEqual([
+      expect(await store._all()).toEqual([
         ['a', 1],
         ['b', 3],
         ['c', 4],
@@ -46,64 +46,64 @@ describe.each(backends)('%s', (_, open) => {
 
     it('accepts an empty list', async () => {
       const store = open()
-      await store.write([])
-      expect(await store.all()).toEqual([])
+      await store._write([])
+      expect(await store._all()).toEqual([])
     })
 
     it('keeps every entry of concurrent writers (one key per call)', async () => {
       const store = open()
-      await Promise.all(Array.from({ length: 20 }, (_, i) => store.write([['q' + String(i).padStart(2, '0'), i]])))
-      expect((await store.all()).map(([, value]) => value)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store._write([['q' + String(i).padStart(2, '0'), i]])))
+      expect((await store._all()).map(([, value]) => value)).toEqual(Array.from({ length: 20 }, (_, i) => i))
     })
   })
 
   describe('all', () => {
     it('answers every entry sorted by key, whatever the insertion order', async () => {
       const store = open()
-      await store.write([
+      await store._write([
         ['q3', 'c'],
         ['lease', 'l'],
         ['q1', 'a'],
         ['d_u1', 'h'],
         ['q2', 'b'],
       ])
-      expect((await store.all()).map(([key]) => key)).toEqual(['d_u1', 'lease', 'q1', 'q2', 'q3'])
-      expect(await store.all()).toContainEqual(['q2', 'b'])
+      expect((await store._all()).map(([key]) => key)).toEqual(['d_u1', 'lease', 'q1', 'q2', 'q3'])
+      expect(await store._all()).toContainEqual(['q2', 'b'])
     })
 
     it('is empty for a new store', async () => {
-      expect(await open().all()).toEqual([])
+      expect(await open()._all()).toEqual([])
     })
   })
 
   describe('write: deletes', () => {
     it('removes the given keys only, ignoring missing ones', async () => {
       const store = open()
-      await store.write([
+      await store._write([
         ['a', 1],
         ['b', 2],
         ['c', 3],
       ])
-      await store.write([], ['a', 'c', 'missing'])
-      expect(await store.all()).toEqual([['b', 2]])
+      await store._write([], ['a', 'c', 'missing'])
+      expect(await store._all()).toEqual([['b', 2]])
       expect(await valueOf(store, 'a')).toBeUndefined()
     })
 
     it('accepts an empty list', async () => {
       const store = open()
-      await store.write([['a', 1]])
-      await store.write([], [])
-      expect(await store.all()).toEqual([['a', 1]])
+      await store._write([['a', 1]])
+      await store._write([], [])
+      expect(await store._all()).toEqual([['a', 1]])
     })
 
     it('puts and deletes in one call', async () => {
       const store = open()
-      await store.write([
+      await store._write([
         ['a', 1],
         ['b', 2],
       ])
-      await store.write([['c', 3]], ['a'])
-      expect(await store.all()).toEqual([
+      await store._write([['c', 3]], ['a'])
+      expect(await store._all()).toEqual([
         ['b', 2],
         ['c', 3],
       ])
@@ -114,21 +114,21 @@ describe.each(backends)('%s', (_, open) => {
     it('passes undefined for a missing key and stores what the change answers', async () => {
       const store = open()
       const change = vi.fn(() => 'taken')
-      expect(await store.update('lease', change)).toBe('taken')
+      expect(await store._update('lease', change)).toBe('taken')
       expect(change).toHaveBeenCalledWith(undefined)
       expect(await valueOf(store, 'lease')).toBe('taken')
     })
 
     it('passes the stored value to the change', async () => {
       const store = open()
-      await store.write([['n', 1]])
-      expect(await store.update<number>('n', (n) => n! + 1)).toBe(2)
-      expect(await store.all()).toEqual([['n', 2]])
+      await store._write([['n', 1]])
+      expect(await store._update<number>('n', (n) => n! + 1)).toBe(2)
+      expect(await store._all()).toEqual([['n', 2]])
     })
 
     it('applies concurrent updates one after another, never losing one', async () => {
       const store = open()
-      await Promise.all(Array.from({ length: 10 }, () => store.update<number>('n', (n = 0) => n + 1)))
+      await Promise.all(Array.from({ length: 10 }, () => store._update<number>('n', (n = 0) => n + 1)))
       expect(await valueOf(store, 'n')).toBe(10)
     })
   })
@@ -136,14 +136,14 @@ describe.each(backends)('%s', (_, open) => {
 
 describe("openStore('indexeddb')", () => {
   it("persists in the 'flameup' database, object store 'queue', across store instances", async () => {
-    await openStore('indexeddb', quiet).write([['q1', { userId: 'u_1' }]])
+    await openStore('indexeddb', quiet)._write([['q1', { userId: 'u_1' }]])
     expect(await stored()).toEqual([['q1', { userId: 'u_1' }]])
     expect(await valueOf(openStore('indexeddb', quiet), 'q1')).toEqual({ userId: 'u_1' })
   })
 
   it('reads entries another writer put in the database', async () => {
     await putRecords([['q9', 'x']])
-    expect(await openStore('indexeddb', quiet).all()).toEqual([['q9', 'x']])
+    expect(await openStore('indexeddb', quiet)._all()).toEqual([['q9', 'x']])
   })
 
   it('does not open IndexedDB before the first operation', () => {
@@ -159,30 +159,30 @@ describe("openStore('memory')", () => {
     const open = vi.fn()
     vi.stubGlobal('indexedDB', { open })
     const store = openStore('memory', quiet)
-    await store.write([['q1', 1]])
-    expect(await store.all()).toEqual([['q1', 1]])
+    await store._write([['q1', 1]])
+    expect(await store._all()).toEqual([['q1', 1]])
     expect(open).not.toHaveBeenCalled()
   })
 
   it('keeps each store separate', async () => {
-    await openStore('memory', quiet).write([['q1', 1]])
-    expect(await openStore('memory', quiet).all()).toEqual([])
+    await openStore('memory', quiet)._write([['q1', 1]])
+    expect(await openStore('memory', quiet)._all()).toEqual([])
   })
 })
 
 describe('openStore falls back to memory', () => {
   const works = async (store: Store) => {
-    await store.write([
+    await store._write([
       ['q2', 'b'],
       ['q1', 'a'],
     ])
     expect(await valueOf(store, 'q1')).toBe('a')
-    expect(await store.all()).toEqual([
+    expect(await store._all()).toEqual([
       ['q1', 'a'],
       ['q2', 'b'],
     ])
-    await store.write([], ['q1'])
-    expect(await store.all()).toEqual([['q2', 'b']])
+    await store._write([], ['q1'])
+    expect(await store._all()).toEqual([['q2', 'b']])
   }
 
   it('when there is no indexedDB global', async () => {
@@ -238,12 +238,12 @@ describe('openStore falls back to memory', () => {
     vi.stubGlobal('indexedDB', { open: () => ({}) })
     const store = openStore('indexeddb', quiet)
     let done = false
-    const writing = store.write([['q1', 'a']]).then(() => (done = true))
+    const writing = store._write([['q1', 'a']]).then(() => (done = true))
     for (let i = 0; i < 12 && !done; i++) {
       await vi.advanceTimersByTimeAsync(5000)
       await turns(20)
     }
     await writing
-    expect(await store.all()).toEqual([['q1', 'a']])
+    expect(await store._all()).toEqual([['q1', 'a']])
   })
 })
