@@ -20,11 +20,10 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
   const store = openStore(settings.storage, log)
   const queue = createQueue(store, settings, ({ messageId, userId }, reason) => emit('dropped', { messageId, userId, reason }), log)
   const flusher = createFlusher(settings, queue, createTransport(settings), createLock(store, uuid()), emit, log)
-  const load = () => queue._load(Date.now())
   let optedOut: boolean | undefined
 
   // Start-up reads the store once: consent, delivered hashes, and calls an earlier page left queued.
-  const ready = load()
+  const ready = queue._load()
     .then(([calls, meta]) => {
       optedOut ??= !!meta[OPT_OUT_KEY]
       if (calls[0] && !optedOut) flusher._schedule(0)
@@ -39,7 +38,7 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     // Stored as 1 or 0 (not deleted on opt-in): one write either way.
     await store._write([[OPT_OUT_KEY, +out]])
     // Opting out also removes every queued call.
-    if (out) await queue._settle((await load())[0].map(([key]) => key), [])
+    if (out) await queue._settle((await queue._load())[0].map(([key]) => key), [])
   }
 
   return {
@@ -57,7 +56,7 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     },
     flush: () => ready.then(() => flusher._flush(true)),
     on,
-    pending: () => ready.then(load).then(([calls]) => calls.length),
+    pending: () => ready.then(queue._load).then(([calls]) => calls.length),
     optOut: () => setConsent(true),
     optIn: () => setConsent(false),
     close: () => {

@@ -111,7 +111,7 @@ export const createFlusher = (
         return
       }
       const now = Date.now()
-      if (fresh) await queue._load(now)
+      if (fresh) await queue._load()
       const groups = sendable()
       const due = groups.filter((group) => group.nextAt <= now)
       if (due[0]) {

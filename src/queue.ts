@@ -75,8 +75,9 @@ export const createQueue = (
   let writing: Promise<void> | undefined
   let reading: Promise<unknown> = Promise.resolve()
 
-  const load = async (now: number): Promise<[Entry[], Record<string, unknown>]> => {
+  const load = async (): Promise<[Entry[], Record<string, unknown>]> => {
     await writing
+    const now = Date.now()
     const meta: Record<string, unknown> = {}
     const doomed: string[] = []
     const stored = await store._all()
@@ -128,7 +129,7 @@ export const createQueue = (
      * The valid calls in queue order, and the other stored keys (consent). Reads run one after
      * another, so two never both drop (and announce) the same call.
      */
-    _load: (now: number) => (reading = reading.then(() => load(now))) as ReturnType<typeof load>,
+    _load: () => (reading = reading.then(load)) as ReturnType<typeof load>,
 
     /**
      * Records answers in one transaction: `removed` calls deleted; `updated` calls this page still
