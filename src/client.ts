@@ -52,7 +52,7 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
       if (optedOut) return log('opted out', userId)
       if (queue._unchanged(queued, now)) return log('unchanged', userId)
       await queue._add(queued)
-      flusher._schedule(settings.flushInterval)
+      flusher._schedule(Date.now() + settings.flushInterval)
     },
     flush: () => ready.then(() => flusher._flush(true)),
     on,

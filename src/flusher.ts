@@ -31,13 +31,12 @@ export const createFlusher = (
   /** What this page knows of the queue, grouped by user, without the groups in flight. */
   const sendable = () => groupByUser([...queue._known]).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
 
-  /** Flushes after `delay` ms, unless a flush is already due sooner. */
-  const schedule = (delay: number) => {
-    const at = Date.now() + delay
+  /** Flushes at epoch ms `at` (at once if past), unless a flush is already due sooner. */
+  const schedule = (at: number) => {
     if (!closed && !paused && at < timerAt) {
       clearTimeout(timer)
       timerAt = at
-      timer = setTimeout(flush, delay)
+      timer = setTimeout(flush, at - Date.now())
     }
   }
 
@@ -118,8 +117,8 @@ export const createFlusher = (
         fresh = false
         const retryAt = await send(due)![1]
         // Infinity schedules nothing.
-        if (retryAt < Infinity) return schedule(retryAt - Date.now())
-      } else if (fresh) return schedule(Math.min(...groups.map((group) => group.nextAt)) - now)
+        if (retryAt < Infinity) return schedule(retryAt)
+      } else if (fresh) return schedule(Math.min(...groups.map((group) => group.nextAt)))
       else fresh = true
     }
   }
@@ -137,7 +136,7 @@ export const createFlusher = (
       do {
         again = false
         // Lock held by another tab's lease: it sends our calls too; look again later in case it dies.
-        if (!(await lock(rounds))) schedule(flushInterval)
+        if (!(await lock(rounds))) schedule(Date.now() + flushInterval)
       } while (again)
     })()
       .catch((error) => log('flush failed', error))
