@@ -1,5 +1,4 @@
 import { resolveConfig } from './config'
-import { createEmitter } from './emitter'
 import { createFlusher } from './flusher'
 import { hashOf, uuid } from './ids'
 import { createLock } from './lock'
@@ -7,8 +6,10 @@ import { watchPage } from './page'
 import { createQueue } from './queue'
 import { openStore } from './store'
 import { createTransport } from './transport'
-import type { Flameup, FlameupConfig, Traits } from './types'
+import type { Flameup, FlameupConfig, FlameupEvents, Traits } from './types'
 import { validateIdentify } from './validate'
+
+type Listener<T> = (payload: T) => void
 
 const OPT_OUT_KEY = 'optout'
 
@@ -16,7 +17,26 @@ const OPT_OUT_KEY = 'optout'
 export const createFlameup = (config: FlameupConfig): Flameup => {
   const settings = resolveConfig(config)
   const log = settings.debug ? (...args: unknown[]) => console.log('[flameup]', ...args) : () => {}
-  const { on, emit } = createEmitter(log)
+
+  // Events, mitt-sized, each also logged. A listener that throws is reported asynchronously and never breaks delivery.
+  const listeners: { [E in keyof FlameupEvents]?: Listener<FlameupEvents[E]>[] } = {}
+  const on = <E extends keyof FlameupEvents>(event: E, listener: Listener<FlameupEvents[E]>) => {
+    ;(listeners[event] ||= [] as any).push(listener)
+    return () => {
+      listeners[event] = listeners[event]!.filter((other) => other != listener) as any
+    }
+  }
+  const emit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => {
+    log(event, payload)
+    for (const listener of listeners[event] || [])
+      try {
+        listener(payload)
+      } catch (error) {
+        setTimeout(() => {
+          throw error
+        })
+      }
+  }
   const store = openStore(settings.storage, log)
   const queue = createQueue(store, settings, ({ messageId, userId }, reason) => emit('dropped', { messageId, userId, reason }), log)
   const flusher = createFlusher(settings, queue, createTransport(settings), createLock(store, uuid()), emit, log)
