@@ -2,7 +2,6 @@ import { resolveConfig } from './config'
 import { createFlusher } from './flusher'
 import { hashOf, uuid } from './ids'
 import { createLock } from './lock'
-import { watchPage } from './page'
 import { createQueue } from './queue'
 import { openStore } from './store'
 import { createTransport } from './transport'
@@ -50,8 +49,6 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     })
     .catch(log)
 
-  const stopWatching = watchPage(flusher._online, flusher._hide)
-
   const setConsent = async (out: boolean) => {
     optedOut = out
     await ready
@@ -79,9 +76,6 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     pending: () => ready.then(queue._load).then(([calls]) => calls.length),
     optOut: () => setConsent(true),
     optIn: () => setConsent(false),
-    close: () => {
-      flusher._close()
-      stopWatching()
-    },
+    close: flusher._close,
   } as Flameup
 }

@@ -1,5 +1,6 @@
 import { backoff } from './backoff'
 import type { Settings } from './config'
+import { watchPage } from './page'
 import { DELIVERED, groupByUser, type createQueue, type Group } from './queue'
 import { ACCEPTED, KEEPALIVE_BUDGET, PAUSE, RETRY, verdictOf, type createTransport } from './transport'
 import type { FlameupEvents } from './types'
@@ -10,6 +11,7 @@ type Emit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E])
  * Schedules and runs flushes: one at a time per page (calls arriving meanwhile ask for exactly
  * one follow-up) and one tab at a time per origin (the lock). A flush reads the queue, sends what
  * is due batch after batch, and applies the answers; a retryable failure or a pause ends it.
+ * It also watches the page: back online it flushes, and a hidden page sends what it can.
  */
 export const createFlusher = (
   { proxyUrl, flushInterval, maxAttempts, retryBaseDelay, retryMaxDelay }: Settings,
@@ -143,23 +145,28 @@ export const createFlusher = (
       .finally(() => (running = undefined)))
   }
 
-  return {
-    _schedule: schedule,
-    _flush: flush,
-    /** The page may be closing: proxy mode sends what this page knows now, without waiting for the lock. */
-    _hide: () => {
+  const stopWatching = watchPage(
+    // Back online.
+    () => {
+      offline = false
+      flush()
+    },
+    // The page may be closing: proxy mode sends what this page knows now, without waiting for the lock.
+    () => {
       if (!proxyUrl) return void flush()
       if (paused || closed || navigator.onLine === false) return
       // Several batches may go, as long as together they stay within one keepalive budget.
       for (let budget = KEEPALIVE_BUDGET, sending; (sending = send(sendable(), budget)); budget -= sending[0]) sending[1].catch(log)
     },
-    _online: () => {
-      offline = false
-      flush()
-    },
+  )
+
+  return {
+    _schedule: schedule,
+    _flush: flush,
     _close: () => {
       closed = true
       clearTimeout(timer)
+      stopWatching()
     },
   }
 }
