@@ -7,9 +7,9 @@ export const DEFAULT_API_HOST = 'https://api.flameup.ai'
 export interface Settings {
   /** Where batches go in proxy mode; undefined in direct mode. */
   proxyUrl?: string
-  /** Direct mode: the people endpoint and the headers to send it. */
-  peopleUrl: string
-  headers: Record<string, string>
+  /** Direct mode: the people endpoint, and the key it may need. */
+  _peopleUrl: string
+  apiKey?: string
   batchSize: number
   flushInterval: number
   retryBaseDelay: number
@@ -39,7 +39,7 @@ const NUMBERS = {
 export const resolveConfig = (config: FlameupConfig): Settings => {
   // A missing or non-object config spreads to {} and fails below for lack of a transport.
   // null means "use the default", as undefined does.
-  const settings: any = { ...config, headers: { 'Content-Type': 'application/json' } }
+  const settings: any = { ...config }
   for (const [key, [fallback, min]] of Object.entries(NUMBERS))
     if (!(Number.isInteger((settings[key] ??= fallback)) && settings[key] >= min)) invalid(key)
   if (!['indexeddb', 'memory'].includes((settings.storage ??= 'indexeddb'))) invalid('storage')
@@ -53,10 +53,7 @@ export const resolveConfig = (config: FlameupConfig): Settings => {
   if (!workspaceId) invalid('workspaceId', 'or proxyUrl is required')
   // Without a key the default host would answer 401 forever; a custom host may add the header itself.
   if (!apiKey && !apiHost) invalid('apiKey', 'or apiHost is required')
-  if (apiKey) {
-    settings.headers.Authorization = 'Bearer ' + apiKey
-    console.warn('[flameup] apiKey is public: use proxyUrl')
-  }
-  settings.peopleUrl = (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
+  if (apiKey) console.warn('[flameup] apiKey is public: use proxyUrl')
+  settings._peopleUrl = (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
   return settings
 }

@@ -53,11 +53,23 @@ export type Sending = [sent: Group[], bytes: number, answers: Promise<Outcome[]>
  * `batchSize` at once.
  */
 export const createTransport =
-  ({ proxyUrl, batchSize, peopleUrl, headers }: Settings) =>
+  ({ proxyUrl, batchSize, _peopleUrl, apiKey }: Settings) =>
   (groups: Group[], budget = KEEPALIVE_BUDGET): Sending | undefined => {
     let sent = groups.slice(0, batchSize)
     if (!proxyUrl)
-      return [sent, 0, Promise.all(sent.map(({ userId, email, traits }) => post(peopleUrl, { headers, body: JSON.stringify({ userId, email, traits }) })))]
+      return [
+        sent,
+        0,
+        Promise.all(
+          sent.map(({ userId, email, traits }) =>
+            post(_peopleUrl, {
+              // A custom apiHost may go without a key (its gateway adds one).
+              headers: { 'Content-Type': 'application/json', ...(apiKey && { Authorization: 'Bearer ' + apiKey }) },
+              body: JSON.stringify({ userId, email, traits }),
+            }),
+          ),
+        ),
+      ]
     const parts: string[] = []
     let bytes = ENVELOPE
     for (const { messageId, userId, email, traits, timestamp } of sent) {
