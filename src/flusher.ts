@@ -31,7 +31,7 @@ export const createFlusher = (
   /** Keys this page sent and has no answer for yet: a closing page must not send them twice. */
   const inFlight = new Set<string>()
   /** What this page knows of the queue, grouped by user, without the groups in flight. */
-  const sendable = () => groupByUser([...queue._known]).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
+  const sendable = () => groupByUser(queue._known).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
 
   /** Flushes at epoch ms `at` (at once if past), unless a flush is already due sooner. */
   const schedule = (at: number) => {
@@ -68,7 +68,7 @@ export const createFlusher = (
           const delivered = verdict == ACCEPTED
           const pause = verdict == PAUSE
           const attempts = tried + 1
-          const nextAt = retry && attempts < maxAttempts && now + Math.min(retryAfter ?? backoff(attempts - 1, retryBaseDelay, retryMaxDelay), retryMaxDelay)
+          const nextAt = retry && attempts < maxAttempts && now + Math.min(retryAfter ?? backoff(tried, retryBaseDelay, retryMaxDelay), retryMaxDelay)
           if (pause) {
             if (!paused) events.push(['paused', { reason: 'unauthorized' }])
             paused = true

@@ -31,7 +31,7 @@ const DAY = 864e5
 const WEEK = 7 * DAY
 
 /** Groups calls by user in queue order: nothing is reordered, and later values win. */
-export const groupByUser = (entries: Entry[]): Group[] => {
+export const groupByUser = (entries: Iterable<Entry>): Group[] => {
   const byUser = new Map<string, Group>()
   for (const entry of entries) {
     const call = entry[1]
