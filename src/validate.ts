@@ -46,6 +46,7 @@ export const validateIdentify = (userId: unknown, traits: unknown = {}): [Identi
   } catch {
     invalid('traits' + bad, 'cannot be sent as JSON')
   }
-  if (utf8Length(json) > MAX_CALL_BYTES) invalid('traits', 'make the call over 32 KB')
+  // Encoding is only needed near the limit: one UTF-16 unit is at most 3 bytes of UTF-8.
+  if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) invalid('traits', 'make the call over 32 KB')
   return [call, json]
 }
