@@ -12,6 +12,7 @@ export type { DedupeStore, DeliveredRecord, MemoryStoreOptions } from './dedupe'
 export { createNodeListener } from './node'
 export type { NodeRequest, NodeResponse } from './node'
 export type { ProxyOptions } from './options'
+export type { Person } from '../types'
 
 /** A Fetch-standard request handler: mount it wherever `(Request) => Promise<Response>` fits. */
 export type ProxyHandler = (request: Request) => Promise<Response>
