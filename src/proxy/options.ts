@@ -1,3 +1,4 @@
+import { normaliseOrigins } from './cors'
 import { createMemoryStore, type DedupeStore } from './dedupe'
 
 /** Settings for {@link createProxyHandler}. Only `apiKey` and `workspaceId` are required. */
@@ -76,13 +77,11 @@ export const resolveOptions = (options: ProxyOptions): ResolvedOptions => {
   if (typeof apiKey != 'string' || !apiKey) throw new TypeError('createProxyHandler: apiKey is required')
   if (typeof workspaceId != 'string' || !workspaceId) throw new TypeError('createProxyHandler: workspaceId is required')
   if (!/^https?:\/\/[^/]/.test(apiHost)) throw new TypeError('createProxyHandler: apiHost must be an http(s) URL')
-  const listed = options.allowedOrigins ?? []
-  const origins = (typeof listed == 'string' ? listed.split(',') : listed).map((origin) => origin.trim().replace(/\/+$/, '')).filter(Boolean)
   return {
     apiKey,
     workspaceId,
     apiHost: apiHost.replace(/\/+$/, ''),
-    allowedOrigins: origins.includes('*') ? '*' : origins,
+    allowedOrigins: normaliseOrigins(options.allowedOrigins ?? []),
     // A wrapper, not `fetch` itself: some runtimes throw "Illegal invocation" when fetch is called off globalThis.
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     timeoutMs: positive('timeoutMs', options.timeoutMs ?? 10000),
