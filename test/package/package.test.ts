@@ -116,7 +116,9 @@ export { empty, flameup, handler, person, FlameupError }
       for (const [, link] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
         if (/^(#|[a-z]+:)/i.test(link)) continue
         const path = join(document, '..', link.split('#')[0]).replace(/\\/g, '/')
-        if (!packed.includes(path)) missing.push(document + ' -> ' + link)
+        // A link to a folder needs a file in it.
+        const found = link.endsWith('/') ? packed.some((file) => file.startsWith(path.replace(/\/$/, '') + '/')) : packed.includes(path)
+        if (!found) missing.push(document + ' -> ' + link)
       }
     }
     expect(missing).toEqual([])
