@@ -1,7 +1,7 @@
 // Types for the script-tag global: `window.flameup`, as the inline stub (dist/snippet.min.js) and
-// dist/flameup.min.js define it (CONTRACT §5). Load with `/// <reference types="flameup/global" />`
-// or `import type {} from 'flameup/global'`. The ESM build never touches `window`: this is only for
-// pages that use the script tag.
+// dist/flameup.min.js define it (CONTRACT §5). Load with `import type {} from 'flameup/global'` in
+// any file of the project. The ESM build never touches `window`: this is only for pages that use
+// the script tag.
 import type { Flameup, FlameupConfig, FlameupEvents, FlameupEventName } from 'flameup'
 
 /**

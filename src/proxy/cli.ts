@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { normaliseOrigins } from './cors'
 import { createNodeListener, createProxyHandler } from './index'
 
 const fail = (message: string): never => {
@@ -37,6 +38,12 @@ Docs: https://github.com/flameup/flameup-snippet/blob/main/docs/proxy.md
 const env = process.env
 const missing = ['FLAMEUP_API_KEY', 'FLAMEUP_WORKSPACE_ID'].filter((name) => !env[name])
 if (missing.length) fail(missing.join(' and ') + (missing.length > 1 ? ' are' : ' is') + ' required')
+// A malformed origin is one line here, not a stack trace from createProxyHandler.
+try {
+  normaliseOrigins(env.FLAMEUP_ALLOWED_ORIGINS || '')
+} catch (error) {
+  fail('FLAMEUP_ALLOWED_ORIGINS: ' + (error as Error).message)
+}
 
 const port = Number(env.PORT || 8787)
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail('PORT must be a port number, not ' + env.PORT)

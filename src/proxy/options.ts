@@ -15,7 +15,9 @@ export interface ProxyOptions {
   /**
    * Origins (`https://shop.example`) whose pages may call the proxy from the browser, as an array or
    * a comma-separated string, or `'*'` for any. Same-origin requests and requests without an
-   * `Origin` header (servers) are always allowed.
+   * `Origin` header (servers) are always allowed. Entries are compared as browsers send `Origin`
+   * (case and a trailing slash do not matter); one that is not an http(s) origin, such as
+   * `shop.example` without its scheme, throws `FlameupError` `invalid_config` naming it.
    * @default [] (same origin only)
    */
   allowedOrigins?: readonly string[] | string

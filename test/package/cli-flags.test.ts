@@ -23,6 +23,16 @@ describe('flameup-proxy flags', () => {
       expect(stdout).toContain(name)
   })
 
+  it('refuses a malformed FLAMEUP_ALLOWED_ORIGINS entry with one line naming it', () => {
+    const { status, stderr } = spawnSync(process.execPath, [CLI], {
+      env: { PATH: process.env.PATH, FLAMEUP_API_KEY: 'k', FLAMEUP_WORKSPACE_ID: 'ws', FLAMEUP_ALLOWED_ORIGINS: 'https://ok.example,shop.example', PORT: '0' },
+      encoding: 'utf8',
+      timeout: 10000,
+    })
+    expect(status).toBe(1)
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^flameup-proxy: FLAMEUP_ALLOWED_ORIGINS: .*"shop\.example"/)])
+  })
+
   it('still refuses to start without the required env', () => {
     const { status, stderr } = run()
     expect(status).toBe(1)
