@@ -3,6 +3,8 @@
 //   <!-- figures:NAME -->…<!-- /figures:NAME -->   sizes from dist/ (run `npm run build` first),
 //       hashes from dist/integrity.json, the inline stub from dist/snippet.min.js, the peers
 //       comparison from bench/results/peers.json (written by `npm run bench`);
+//       and `figures:bench-NAME` from the `readme` text (Markdown) of bench/results/NAME.json, for
+//       any other part of `npm run bench` that writes its results there;
 //   <!-- example:PATH -->…<!-- /example -->         the file PATH (type-checked by `npm run typecheck`).
 // `--check` writes nothing and exits 1 naming each stale block. test/package/readme.test.ts fails
 // when the README's sizes are more than 1 % off the build, or a hash, the stub or a sample differs.
@@ -36,6 +38,13 @@ export const sources = () => ({
   hashes: integrity(join(ROOT, 'dist')),
   version: JSON.parse(read('package.json')).version,
   peers: JSON.parse(read('bench/results/peers.json')),
+  // Other bench parts: bench/results/NAME.json with a `readme` field become figures:bench-NAME.
+  bench: Object.fromEntries(
+    readdirSync(join(ROOT, 'bench/results'))
+      .filter((name) => name.endsWith('.json') && name != 'peers.json')
+      .map((name) => [name.slice(0, -5), JSON.parse(read('bench/results/' + name)).readme])
+      .filter(([, readme]) => typeof readme == 'string'),
+  ),
 })
 
 /** The text of each figures block, by name. */
@@ -49,6 +58,7 @@ export const blocks = async (s) => {
   const integrityOf = s.hashes['flameup.min.js'].integrity
   const cdn = `https://cdn.jsdelivr.net/npm/flameup@${s.version}/dist/flameup.min.js`
   return {
+    ...Object.fromEntries(Object.entries(s.bench).map(([name, readme]) => ['bench-' + name, readme.trim()])),
     headline: `**${kB(s.script.gzip)} gzip / ${kB(s.script.brotli)} brotli** with idb-keyval inside, plus a **${s.stub.min} B** inline stub (${s.stub.gzip} B gzip)`,
     small: `${ratio(least).toFixed(1)}× (${short(least)}) to ${ratio(most).toFixed(1)}× (${short(most)}) smaller in gzip than the SDKs people use today, ${ours.mainThread.medianUs.toFixed(0)} µs of main thread per call, ${ours.wire.requests} requests per ${ours.wire.calls} calls`,
     'stub-size': `${s.stub.min} bytes`,
