@@ -1,5 +1,7 @@
 import { createServer } from 'node:http'
 import { createNodeListener, createProxyHandler } from './index'
+import { createRedisStore } from './redis'
+import { createUndiciSend } from './undici'
 
 const fail = (message: string): never => {
   process.stderr.write('flameup-proxy: ' + message + '\n')
@@ -18,17 +20,26 @@ if (!(timeoutMs > 0)) fail('FLAMEUP_TIMEOUT_MS must be a positive number of mill
 const apiHost = env.FLAMEUP_API_HOST || 'https://api.flameup.ai'
 if (!/^https?:\/\/[^/]/.test(apiHost)) fail('FLAMEUP_API_HOST must be an http(s) URL')
 
+const log = (line: string) => process.stderr.write('flameup-proxy: ' + line + '\n')
+// FLAMEUP_REDIS_URL: instances sharing one Redis send each call once (CONTRACT §6 Scale-out).
+const store = env.FLAMEUP_REDIS_URL ? createRedisStore({ url: env.FLAMEUP_REDIS_URL, log }) : undefined
+
 const handler = createProxyHandler({
   apiKey: env.FLAMEUP_API_KEY!,
   workspaceId: env.FLAMEUP_WORKSPACE_ID!,
   apiHost,
   allowedOrigins: env.FLAMEUP_ALLOWED_ORIGINS || '',
   timeoutMs,
-  log: (line) => process.stderr.write('flameup-proxy: ' + line + '\n'),
+  // undici's keep-alive Agent instead of fetch: several times the items/s (issue 11).
+  send: createUndiciSend({ timeoutMs }),
+  ...(store ? { store } : {}),
+  log,
 })
 
 const server = createServer(createNodeListener(handler))
 server.on('error', (error) => fail(error.message))
+// Listen once Redis answered (or after a bounded wait): the first batches then dedupe too.
+await store?.ready
 server.listen(port, host, () => {
   const address = server.address()
   const bound = typeof address == 'object' && address ? address.port : port

@@ -1,4 +1,5 @@
 import { createMemoryStore, type DedupeStore } from './dedupe'
+import type { UpstreamSend } from './upstream'
 
 /** Settings for {@link createProxyHandler}. Only `apiKey` and `workspaceId` are required. */
 export interface ProxyOptions {
@@ -23,6 +24,12 @@ export interface ProxyOptions {
    * @default globalThis.fetch
    */
   fetch?: (input: string, init: RequestInit) => Promise<Response>
+  /**
+   * Used instead of `fetch` when set: a leaner client with its own time limits, such as
+   * `createUndiciSend({ timeoutMs })` from `flameup/proxy/undici` on Node (what the CLI uses).
+   * @default undefined (fetch, with a timer per call)
+   */
+  send?: UpstreamSend
   /**
    * Milliseconds one API call may take, answer body included; past it the call is aborted and the
    * item answered 504, which the browser retries.
@@ -63,7 +70,10 @@ export interface ProxyOptions {
   log?: (line: string) => void
 }
 
-export type ResolvedOptions = Required<Omit<ProxyOptions, 'allowedOrigins'>> & { allowedOrigins: readonly string[] | '*' }
+export type ResolvedOptions = Required<Omit<ProxyOptions, 'allowedOrigins' | 'send'>> & {
+  allowedOrigins: readonly string[] | '*'
+  send?: UpstreamSend
+}
 
 const positive = (name: string, value: number) => {
   if (!(value > 0) || !Number.isFinite(value)) throw new TypeError('createProxyHandler: ' + name + ' must be a positive number')
@@ -85,6 +95,7 @@ export const resolveOptions = (options: ProxyOptions): ResolvedOptions => {
     allowedOrigins: origins.includes('*') ? '*' : origins,
     // A wrapper, not `fetch` itself: some runtimes throw "Illegal invocation" when fetch is called off globalThis.
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    send: options.send,
     timeoutMs: positive('timeoutMs', options.timeoutMs ?? 10000),
     concurrency: Math.floor(positive('concurrency', options.concurrency ?? 6)),
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? 1048576),
