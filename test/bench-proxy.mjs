@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
 
 const file = (path) => fileURLToPath(new URL(path, import.meta.url))
-const CLI = file('../dist/proxy-cli.mjs')
+// FLAMEUP_BENCH_CLI: another build of the CLI to measure (a step of a change, a release).
+const CLI = process.env.FLAMEUP_BENCH_CLI || file('../dist/proxy-cli.mjs')
 const API_KEY = 'fl_bench_key_0123456789'
 const WORKSPACE_ID = 'ws_bench'
 const REDIS_SERVER = '/usr/bin/redis-server'
@@ -159,7 +160,11 @@ const measure = async (server, options) => {
   }
 }
 
-export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25 } = {}) {
+/**
+ * Runs the parts named in `parts` (default all): 'side' (flameup and the forwarder, 50
+ * connections), 'wide' (200 connections), 'overload', 'heavy' (12,000 x 30 KB), 'redis'.
+ */
+export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts = ['side', 'wide', 'overload', 'heavy', 'redis'] } = {}) {
   if (!existsSync(CLI)) throw new Error('dist/proxy-cli.mjs is missing: run `npm run build` first')
   const result = {}
   try {
@@ -167,23 +172,28 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25 } = {})
     const batchOf = () => Array.from({ length: itemsPerBatch }, () => itemOf('m-'))
 
     // 1. Side by side, 25-item batches x 50 connections; each server in its own fresh process.
-    const proxy = await startProxy(upstream.url)
-    result.flameup = await measure(proxy, { url: proxy.url + '/flameup', connections: 50, durationMs, batchOf })
-    await stop(proxy.child)
-    const forwarder = await startForwarder(upstream.url)
-    result.forwarder = await measure(forwarder, { url: forwarder.url + '/', connections: 50, durationMs, batchOf })
-    await stop(forwarder.child)
-    result.ratio = {
-      itemsPerSecond: round(result.flameup.itemsPerSecond / result.forwarder.itemsPerSecond, 2),
-      cpuPerItem: round(result.flameup.cpuMsPerItem / result.forwarder.cpuMsPerItem, 2),
+    if (parts.includes('side')) {
+      const proxy = await startProxy(upstream.url)
+      result.flameup = await measure(proxy, { url: proxy.url + '/flameup', connections: 50, durationMs, batchOf })
+      await stop(proxy.child)
+      const forwarder = await startForwarder(upstream.url)
+      result.forwarder = await measure(forwarder, { url: forwarder.url + '/', connections: 50, durationMs, batchOf })
+      await stop(forwarder.child)
+      result.ratio = {
+        itemsPerSecond: round(result.flameup.itemsPerSecond / result.forwarder.itemsPerSecond, 2),
+        cpuPerItem: round(result.flameup.cpuMsPerItem / result.forwarder.cpuMsPerItem, 2),
+      }
     }
 
     // 2. 200 connections: peak RSS.
-    const wide = await startProxy(upstream.url)
-    result.wide = await measure(wide, { url: wide.url + '/flameup', connections: 200, durationMs: durationMs / 2, batchOf })
-    await stop(wide.child)
+    if (parts.includes('wide')) {
+      const wide = await startProxy(upstream.url)
+      result.wide = await measure(wide, { url: wide.url + '/flameup', connections: 200, durationMs: durationMs / 2, batchOf })
+      await stop(wide.child)
+    }
 
     // 3. Overload: 1,000 connections, the API answering in 200 ms, clients giving up after 5 s.
+    if (parts.includes('overload')) {
     const slow = await startUpstream(200)
     const loaded = await startProxy(slow.url)
     const over = await load({ url: loaded.url + '/flameup', connections: 1000, durationMs: 8000, batchOf: () => Array.from({ length: itemsPerBatch }, () => itemOf('ab-')), abandonMs: 5000 })
@@ -210,17 +220,20 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25 } = {})
     }
     await stop(loaded.child)
     await stop(slow.child)
+    }
 
     // 4. 12,000 distinct calls of about 30 KB each (two per batch: the SDK's 64 KB limit).
+    if (parts.includes('heavy')) {
     await reset(upstream)
     const big = await startProxy(upstream.url)
     const blob = 'x'.repeat(30000)
     const heavy = await load({ url: big.url + '/flameup', connections: 50, batches: 6000, batchOf: () => [itemOf('h-', { note: blob }), itemOf('h-', { note: blob })] })
     result.heavy = { calls: heavy.counts.delivered, peakRssMb: round(memoryOf(big.child.pid, 'VmHWM')) }
     await stop(big.child)
+    }
 
     // 5. Two instances sharing Redis: 2,500 items to both at once, then again one after the other.
-    if (existsSync(REDIS_SERVER)) {
+    if (parts.includes('redis') && existsSync(REDIS_SERVER)) {
       const port = await freePort()
       const redis = await start(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
       await reset(upstream)
@@ -257,26 +270,33 @@ export const formatBenchProxy = (r) => {
   const row = (name, m) => `| ${name} | ${m.itemsPerSecond} | ${m.p50Ms} / ${m.p99Ms} | ${m.cpuMsPerItem} | ${m.peakRssMb} | ${m.failedItems} |`
   const o = r.overload
   return [
-    '25-item batches x 50 connections, same upstream stand-in (its own process), in one run:',
-    '',
-    '| | items/s | p50 / p99 ms | CPU ms/item | peak RSS MB | failed items |',
-    '|---|---:|---:|---:|---:|---:|',
-    row('flameup-proxy (CLI)', r.flameup),
-    row('lean forwarder (bench/forwarder.mjs)', r.forwarder),
-    `| flameup / forwarder | ${r.ratio.itemsPerSecond}x | | ${r.ratio.cpuPerItem}x | | |`,
-    '',
-    `200 connections: ${r.wide.itemsPerSecond} items/s, p99 ${r.wide.p99Ms} ms, peak RSS ${r.wide.peakRssMb} MB (target <= 200 MB)`,
-    `overload (1,000 connections, 200 ms upstream, clients give up after 5 s): peak RSS ${o.peakRssMb} MB (target <= 250 MB), ` +
+    ...(r.flameup
+      ? [
+          '25-item batches x 50 connections, same upstream stand-in (its own process), in one run:',
+          '',
+          '| | items/s | p50 / p99 ms | CPU ms/item | peak RSS MB | failed items |',
+          '|---|---:|---:|---:|---:|---:|',
+          row('flameup-proxy (CLI)', r.flameup),
+          row('lean forwarder (bench/forwarder.mjs)', r.forwarder),
+          `| flameup / forwarder | ${r.ratio.itemsPerSecond}x | | ${r.ratio.cpuPerItem}x | | |`,
+          '',
+        ]
+      : []),
+    r.wide && `200 connections: ${r.wide.itemsPerSecond} items/s, p99 ${r.wide.p99Ms} ms, peak RSS ${r.wide.peakRssMb} MB (target <= 200 MB)`,
+    o && `overload (1,000 connections, 200 ms upstream, clients give up after 5 s): peak RSS ${o.peakRssMb} MB (target <= 250 MB), ` +
       `${o.alive ? 'no crash' : 'CRASHED'}, answers ${JSON.stringify(o.status)}, ${o.retryAfter} with Retry-After, ` +
       `${o.delivered} items delivered, p99 ${o.p99Ms} ms; ${o.abandonedBatches} batches abandoned (${o.abandonedItems} items), ` +
       `${o.abandonedItemsSentAfterAbort} of those items still sent after the abort`,
-    `12,000 distinct ~30 KB calls: ${r.heavy.calls} delivered, peak RSS ${r.heavy.peakRssMb} MB (target < 200 MB)`,
+    r.heavy && `12,000 distinct ~30 KB calls: ${r.heavy.calls} delivered, peak RSS ${r.heavy.peakRssMb} MB (target < 200 MB)`,
     r.redis
       ? `two instances sharing Redis, ${r.redis.items} items sent to both at once and again one after the other: ${r.redis.apiCalls} API calls, ${r.redis.duplicates} duplicates`
-      : 'two instances sharing Redis: skipped (no /usr/bin/redis-server)',
-  ].join('\n')
+      : 'two instances sharing Redis: not run (no /usr/bin/redis-server, or not asked for)',
+  ]
+    .filter(Boolean)
+    .join('\n')
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.stdout.write(formatBenchProxy(await benchProxy()) + '\n')
+  const parts = process.argv.slice(2)
+  process.stdout.write(formatBenchProxy(await benchProxy(parts.length ? { parts } : {})) + '\n')
 }

@@ -72,7 +72,7 @@ export const createDelivery = (options: ResolvedOptions, log: (line: string) => 
   }
 
   return (json: string, messageId: string): Promise<Outcome> => {
-    const key = sha256(workspaceId + '\n' + messageId + '\n' + json)
+    const key = sha256([workspaceId, messageId, json])
     return typeof key == 'string' ? start(key, json, messageId) : key.then((hex) => start(hex, json, messageId))
   }
 }

@@ -1,13 +1,24 @@
-/** Lowercase hex SHA-256 of UTF-8 text. */
-export type Sha256Hex = (text: string) => string | Promise<string>
+/** Lowercase hex SHA-256 of the UTF-8 text of the parts, joined by newlines. */
+export type Sha256Hex = (parts: string[]) => string | Promise<string>
 
+interface NodeHash {
+  update(text: string): NodeHash
+  digest(encoding: 'hex'): string
+}
 interface NodeCrypto {
-  createHash(algorithm: string): { update(text: string): { digest(encoding: 'hex'): string } }
+  createHash(algorithm: string): NodeHash
 }
 
 const hex = (buffer: ArrayBuffer) => Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, '0')).join('')
 
-const webCrypto: Sha256Hex = async (text) => hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
+const webCrypto: Sha256Hex = async (parts) => hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(parts.join('\n'))))
+
+// Part by part: no joined copy of a call that may be 32 KB.
+const nodeHash = (node: NodeCrypto): Sha256Hex => (parts) => {
+  const hash = node.createHash('sha256')
+  parts.forEach((part, index) => (index ? hash.update('\n').update(part) : hash.update(part)))
+  return hash.digest('hex')
+}
 
 /**
  * node:crypto's synchronous hash where the runtime offers it without an import (Node 20.16+,
@@ -23,5 +34,5 @@ export const pickSha256 = (): Sha256Hex => {
   } catch {
     // A runtime that has the function but refuses the module: Web Crypto it is.
   }
-  return typeof node?.createHash == 'function' ? (text) => node.createHash('sha256').update(text).digest('hex') : webCrypto
+  return typeof node?.createHash == 'function' ? nodeHash(node) : webCrypto
 }

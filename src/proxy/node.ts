@@ -105,6 +105,16 @@ const toRequest = (req: NodeRequest, signal: AbortSignal, buffered?: Uint8Array<
   return [request, discard]
 }
 
+const join = (chunks: Uint8Array<ArrayBuffer>[], size: number) => {
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return bytes
+}
+
 /**
  * The whole body when it is small and announced (Content-Length up to 64 KB): one buffer instead
  * of a web stream per request. Undefined when it must be streamed, or when the client went away.
@@ -113,15 +123,16 @@ const readSmallBody = (req: NodeRequest): Promise<Uint8Array<ArrayBuffer> | unde
   const length = Number(req.headers['content-length'])
   if (!(length > 0 && length <= BUFFERED_BODY) || req.method == 'GET' || req.method == 'HEAD') return undefined
   return new Promise((resolve) => {
-    const bytes = new Uint8Array(length)
+    const chunks: Uint8Array<ArrayBuffer>[] = []
     let size = 0
-    const onData = (chunk: Uint8Array) => {
-      // More than announced: Node's parser refuses that, but never write past the buffer.
-      if (size + chunk.byteLength > length) return done(undefined)
-      bytes.set(chunk, size)
+    const onData = (chunk: Uint8Array<ArrayBuffer>) => {
       size += chunk.byteLength
+      // More than announced: Node's parser refuses that, but never hold more than the limit.
+      if (size > length) return done(undefined)
+      chunks.push(chunk)
     }
-    const onEnd = () => done(size == length ? bytes : undefined)
+    // One chunk (the usual case) is handed over as it is; several are joined once.
+    const onEnd = () => done(size != length ? undefined : chunks.length == 1 ? chunks[0] : join(chunks, size))
     const onGone = () => done(undefined)
     function done(value: Uint8Array<ArrayBuffer> | undefined) {
       req.off('data', onData)
