@@ -141,23 +141,43 @@ const load = async ({ url, connections, durationMs = Infinity, batches = Infinit
   return { seconds, latencies, counts, abandoned, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }
 }
 
-/** One throughput run against a server process: items/s, latency, CPU per item, peak RSS. */
-const measure = async (server, options) => {
-  const pid = server.child.pid
-  // Warm-up (connections, JIT) outside the figures.
-  await load({ ...options, durationMs: 1000 })
-  const cpu = cpuMsOf(pid)
+/** CPU and delivered items of one server over one run, to add up across rounds. */
+const tally = () => ({ seconds: 0, delivered: 0, items: 0, cpuMs: 0, latencies: [] })
+
+/** A throughput run against a server process, added to its tally. */
+const measureInto = async (total, server, options) => {
+  const cpu = cpuMsOf(server.child.pid)
   const run = await load(options)
-  const cpuMs = cpuMsOf(pid) - cpu
+  total.cpuMs += cpuMsOf(server.child.pid) - cpu
+  total.seconds += run.seconds
+  total.delivered += run.counts.delivered
+  total.items += run.counts.items
+  total.latencies.push(...run.latencies)
+}
+
+const figures = (total, server) => {
+  const sorted = total.latencies.sort((a, b) => a - b)
   return {
-    itemsPerSecond: Math.round(run.counts.delivered / run.seconds),
-    p50Ms: round(run.p50),
-    p99Ms: round(run.p99),
-    cpuMsPerItem: round(cpuMs / Math.max(1, run.counts.delivered), 3),
-    peakRssMb: round(memoryOf(pid, 'VmHWM')),
-    delivered: run.counts.delivered,
-    failedItems: run.counts.items - run.counts.delivered,
+    itemsPerSecond: Math.round(total.delivered / total.seconds),
+    p50Ms: round(percentile(sorted, 0.5)),
+    p99Ms: round(percentile(sorted, 0.99)),
+    cpuMsPerItem: round(total.cpuMs / Math.max(1, total.delivered), 3),
+    peakRssMb: round(memoryOf(server.child.pid, 'VmHWM')),
+    delivered: total.delivered,
+    failedItems: total.items - total.delivered,
   }
+}
+
+/**
+ * Servers measured in alternating rounds after a warm-up each (connections, JIT), so that load
+ * from other work on a shared machine falls on each alike.
+ */
+const measureSideBySide = async (servers, { rounds, durationMs, ...options }) => {
+  for (const { server, path } of servers) await load({ ...options, url: server.url + path, durationMs: 1000 })
+  const totals = servers.map(tally)
+  for (let round = 0; round < rounds; round++)
+    for (const [index, { server, path }] of servers.entries()) await measureInto(totals[index], server, { ...options, url: server.url + path, durationMs: durationMs / rounds })
+  return servers.map(({ server }, index) => figures(totals[index], server))
 }
 
 /**
@@ -173,12 +193,15 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts 
 
     // 1. Side by side, 25-item batches x 50 connections; each server in its own fresh process.
     if (parts.includes('side')) {
-      const proxy = await startProxy(upstream.url)
-      result.flameup = await measure(proxy, { url: proxy.url + '/flameup', connections: 50, durationMs, batchOf })
-      await stop(proxy.child)
-      const forwarder = await startForwarder(upstream.url)
-      result.forwarder = await measure(forwarder, { url: forwarder.url + '/', connections: 50, durationMs, batchOf })
-      await stop(forwarder.child)
+      const [proxy, forwarder] = await Promise.all([startProxy(upstream.url), startForwarder(upstream.url)])
+      ;[result.flameup, result.forwarder] = await measureSideBySide(
+        [
+          { server: proxy, path: '/flameup' },
+          { server: forwarder, path: '/' },
+        ],
+        { rounds: 3, connections: 50, durationMs, batchOf },
+      )
+      await Promise.all([stop(proxy.child), stop(forwarder.child)])
       result.ratio = {
         itemsPerSecond: round(result.flameup.itemsPerSecond / result.forwarder.itemsPerSecond, 2),
         cpuPerItem: round(result.flameup.cpuMsPerItem / result.forwarder.cpuMsPerItem, 2),
@@ -188,7 +211,7 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts 
     // 2. 200 connections: peak RSS.
     if (parts.includes('wide')) {
       const wide = await startProxy(upstream.url)
-      result.wide = await measure(wide, { url: wide.url + '/flameup', connections: 200, durationMs: durationMs / 2, batchOf })
+      ;[result.wide] = await measureSideBySide([{ server: wide, path: '/flameup' }], { rounds: 1, connections: 200, durationMs: durationMs / 2, batchOf })
       await stop(wide.child)
     }
 
@@ -272,7 +295,7 @@ export const formatBenchProxy = (r) => {
   return [
     ...(r.flameup
       ? [
-          '25-item batches x 50 connections, same upstream stand-in (its own process), in one run:',
+          '25-item batches x 50 connections, same upstream stand-in (its own process), in one run (3 alternating rounds each):',
           '',
           '| | items/s | p50 / p99 ms | CPU ms/item | peak RSS MB | failed items |',
           '|---|---:|---:|---:|---:|---:|',

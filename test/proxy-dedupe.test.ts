@@ -84,6 +84,15 @@ describe('createMemoryStore', () => {
     expect(await store.claim('a', 1000)).toEqual({ status: 201 })
     await store.claim('c', 1000)
     expect(await store.claim('b', 1000)).toBeUndefined()
+    expect(await store.claim('c', 1000)).toBe('claimed')
+  })
+
+  it('evicts in steps of a tenth once a large store is full', async () => {
+    const store = createMemoryStore({ maxEntries: 1000 })
+    for (let n = 0; n <= 1000; n++) await store.settle('k' + n, { status: 201 }, 1000)
+    // The 1,001st entry took it past 1,000: the oldest went, down to 900 entries.
+    expect(await store.claim('k100', 1000)).toBeUndefined()
+    expect(await store.claim('k101', 1000)).toEqual({ status: 201 })
   })
 
   it('stays within maxBytes when records carry persons (issue 10: 30 KB traits took 710 MB)', async () => {
@@ -92,8 +101,8 @@ describe('createMemoryStore', () => {
     for (let n = 0; n < 10; n++) await store.settle('k' + n, { status: 201, person }, 1000)
     const kept = []
     for (let n = 0; n < 10; n++) if (typeof (await store.claim('k' + n, 1000)) == 'object') kept.push(n)
-    // Three 30 KB records fit in 100 KB; the newest are the ones kept.
-    expect(kept).toEqual([7, 8, 9])
+    // Past 100 KB the oldest records go, down to 90 KB: the two newest 30 KB records are kept.
+    expect(kept).toEqual([8, 9])
   })
 })
 

@@ -65,6 +65,9 @@ const OVERHEAD = 64
 export const createMemoryStore = ({ maxEntries = 10000, maxBytes = 16777216, now = Date.now }: MemoryStoreOptions = {}): DedupeStore => {
   const entries = new Map<string, Entry>()
   let bytes = 0
+  // Where eviction stops once a bound is passed (see put); a small store evicts one at a time.
+  const lowEntries = maxEntries >= 100 ? Math.floor(maxEntries * 0.9) : maxEntries
+  const lowBytes = maxBytes * 0.9
 
   const drop = (key: string) => {
     const entry = entries.get(key)
@@ -78,16 +81,18 @@ export const createMemoryStore = ({ maxEntries = 10000, maxBytes = 16777216, now
     drop(key)
     entries.set(key, entry)
     bytes += entry.bytes
-    // The Map iterates oldest first: forget from that end until both bounds hold.
+    if (entries.size <= maxEntries && bytes <= maxBytes) return
+    // The Map iterates oldest first. Forget down to 90 % of the bounds at once: starting an
+    // iteration walks past the slots of earlier deletions, so doing it per insert costs O(n).
     for (const oldest of entries.keys()) {
-      if (entries.size <= maxEntries && bytes <= maxBytes) break
+      if (entries.size <= lowEntries && bytes <= lowBytes) break
       drop(oldest)
     }
   }
 
   return {
     claim: (key, claimMs) => {
-      const entry = drop(key)
+      const entry = entries.get(key)
       if (entry && entry.expires > now()) {
         // Re-inserting moves the key to the young end of the Map's insertion order.
         put(key, entry)
