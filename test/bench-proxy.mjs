@@ -315,7 +315,7 @@ export const formatBenchProxy = (r) => {
       ? `two instances sharing Redis, ${r.redis.items} items sent to both at once and again one after the other: ${r.redis.apiCalls} API calls, ${r.redis.duplicates} duplicates`
       : 'two instances sharing Redis: not run (no /usr/bin/redis-server, or not asked for)',
   ]
-    .filter(Boolean)
+    .filter((line) => line !== undefined)
     .join('\n')
 }
 

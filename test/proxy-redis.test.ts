@@ -1,13 +1,14 @@
 // flameup/proxy/redis against a real redis-server on a free loopback port: the store's semantics,
 // two CLI instances sharing it (issue 11: the same batch sent to both reached the API 2,500 times
 // out of 2,500), and a Redis that goes away mid-run.
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore, type RedisStore } from '../src/proxy/redis'
-import { ensureBuilt, killChildren, REDIS_SERVER, ROOT, startCli, startRedis } from './proxy-processes'
+import { cleanEnv, CLI, ensureBuilt, killChildren, REDIS_SERVER, ROOT, startCli, startRedis } from './proxy-processes'
 
 const KEY = 'sk_redis_test_0123456789'
 const WORKSPACE = 'ws_redis'
@@ -92,6 +93,20 @@ describe('createRedisStore', () => {
     const store = await storeOf({ url: down.url, commandTimeoutMs: 500 })
     await down.stop()
     await expect(store.claim('k', 5000)).rejects.toThrow()
+  })
+})
+
+describe('FLAMEUP_REDIS_URL', () => {
+  it('refuses a value that is not a redis URL with one line and exit 1', async () => {
+    const child = spawn(process.execPath, [CLI], {
+      env: { ...cleanEnv(), FLAMEUP_API_KEY: KEY, FLAMEUP_WORKSPACE_ID: WORKSPACE, FLAMEUP_REDIS_URL: 'localhost:6379', PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
+    const code = await new Promise((resolve) => child.once('close', resolve))
+    expect(code).toBe(1)
+    expect(stderr).toBe('flameup-proxy: FLAMEUP_REDIS_URL must be a redis:// or rediss:// URL\n')
   })
 })
 

@@ -22,7 +22,10 @@ if (!/^https?:\/\/[^/]/.test(apiHost)) fail('FLAMEUP_API_HOST must be an http(s)
 
 const log = (line: string) => process.stderr.write('flameup-proxy: ' + line + '\n')
 // FLAMEUP_REDIS_URL: instances sharing one Redis send each call once (CONTRACT §6 Scale-out).
-const store = env.FLAMEUP_REDIS_URL ? createRedisStore({ url: env.FLAMEUP_REDIS_URL, log }) : undefined
+const redisUrl = env.FLAMEUP_REDIS_URL
+if (redisUrl && !/^rediss?:\/\/[^/]/.test(redisUrl)) fail('FLAMEUP_REDIS_URL must be a redis:// or rediss:// URL')
+if (redisUrl) await import('redis').catch(() => fail('FLAMEUP_REDIS_URL needs the redis package: npm install redis'))
+const store = redisUrl ? createRedisStore({ url: redisUrl, log }) : undefined
 
 const handler = createProxyHandler({
   apiKey: env.FLAMEUP_API_KEY!,
