@@ -53,8 +53,10 @@ export interface ProxyOptions {
    */
   maxBatchItems?: number
   /**
-   * Where delivered calls are remembered, so that a resend is answered without calling the API again.
-   * @default createMemoryStore() (10,000 entries, per process)
+   * Where calls in flight are claimed and delivered calls remembered, so that a resend is answered
+   * without calling the API again. Share one (`createRedisStore` from `flameup/proxy/redis`)
+   * between instances so that each call reaches the API once across them (CONTRACT §6 Scale-out).
+   * @default createMemoryStore() (10,000 entries or 16 MB, per process)
    */
   store?: DedupeStore
   /**
