@@ -45,7 +45,7 @@ export default [
   },
   {
     input: 'src/proxy/cli.ts',
-    external: ['node:fs', 'node:http', 'node:process'],
+    external: ['node:fs', 'node:http', 'node:process', 'undici', 'redis'],
     output: { file: 'dist/proxy-cli.mjs', format: 'es', banner: '#!/usr/bin/env node' },
     plugins: [ts()],
   },
@@ -64,5 +64,10 @@ export default [
       },
     }],
   },
+  // Node-only parts of the proxy, each its own entry so that dist/proxy.mjs stays runtime-neutral.
+  { input: 'src/proxy/redis.ts', external: ['redis'], output: { file: 'dist/proxy/redis.mjs', format: 'es' }, plugins: [ts()] },
+  { input: 'src/proxy/undici.ts', external: ['undici'], output: { file: 'dist/proxy/undici.mjs', format: 'es' }, plugins: [ts()] },
   { input: 'src/proxy/index.ts', output: { file: 'dist/proxy.d.ts', format: 'es' }, plugins: [dts()] },
+  { input: 'src/proxy/redis.ts', output: { file: 'dist/proxy/redis.d.ts', format: 'es' }, plugins: [dts()] },
+  { input: 'src/proxy/undici.ts', external: ['undici'], output: { file: 'dist/proxy/undici.d.ts', format: 'es' }, plugins: [dts()] },
 ]

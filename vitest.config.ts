@@ -17,6 +17,10 @@ export default defineConfig({
         test: { name: 'node', environment: 'node', include: ['test/proxy*.test.ts', 'test/package/*.test.ts'], testTimeout: 20000 },
       },
       {
+        // The built proxy handler on Bun, Deno and workerd (binaries from node_modules).
+        test: { name: 'runtimes', environment: 'node', include: ['test/runtimes/*.test.ts'], testTimeout: 60000, hookTimeout: 120000 },
+      },
+      {
         // Real Chromium and real servers on 127.0.0.1; one file at a time keeps two cores from timing out.
         test: {
           name: 'browser',

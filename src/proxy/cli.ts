@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { normaliseOrigins } from './cors'
 import { createNodeListener, createProxyHandler } from './index'
+import { createRedisStore } from './redis'
+import { createUndiciSend } from './undici'
 
 const fail = (message: string): never => {
   process.stderr.write('flameup-proxy: ' + message + '\n')
@@ -53,17 +55,29 @@ if (!(timeoutMs > 0)) fail('FLAMEUP_TIMEOUT_MS must be a positive number of mill
 const apiHost = env.FLAMEUP_API_HOST || 'https://api.flameup.ai'
 if (!/^https?:\/\/[^/]/.test(apiHost)) fail('FLAMEUP_API_HOST must be an http(s) URL')
 
+const log = (line: string) => process.stderr.write('flameup-proxy: ' + line + '\n')
+// FLAMEUP_REDIS_URL: instances sharing one Redis send each call once (CONTRACT §6 Scale-out).
+const redisUrl = env.FLAMEUP_REDIS_URL
+if (redisUrl && !/^rediss?:\/\/[^/]/.test(redisUrl)) fail('FLAMEUP_REDIS_URL must be a redis:// or rediss:// URL')
+if (redisUrl) await import('redis').catch(() => fail('FLAMEUP_REDIS_URL needs the redis package: npm install redis'))
+const store = redisUrl ? createRedisStore({ url: redisUrl, log }) : undefined
+
 const handler = createProxyHandler({
   apiKey: env.FLAMEUP_API_KEY!,
   workspaceId: env.FLAMEUP_WORKSPACE_ID!,
   apiHost,
   allowedOrigins: env.FLAMEUP_ALLOWED_ORIGINS || '',
   timeoutMs,
-  log: (line) => process.stderr.write('flameup-proxy: ' + line + '\n'),
+  // undici's keep-alive Agent instead of fetch: several times the items/s (issue 11).
+  send: createUndiciSend({ timeoutMs }),
+  ...(store ? { store } : {}),
+  log,
 })
 
 const server = createServer(createNodeListener(handler))
 server.on('error', (error) => fail(error.message))
+// Listen once Redis answered (or after a bounded wait): the first batches then dedupe too.
+await store?.ready
 server.listen(port, host, () => {
   const address = server.address()
   const bound = typeof address == 'object' && address ? address.port : port

@@ -1,50 +1,66 @@
-import type { DeliveredRecord } from './dedupe'
+import type { ClaimResult, DeliveredRecord } from './dedupe'
+import { pickSha256 } from './hash'
 import type { ResolvedOptions } from './options'
 import { createUpstream, type Outcome } from './upstream'
 
-const hex = (buffer: ArrayBuffer) => Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, '0')).join('')
+/**
+ * The answer for a call that another instance is sending right now: the browser retries it after
+ * `Retry-After` seconds and by then finds it delivered (or claims it itself if that send failed).
+ */
+export const IN_FLIGHT_ELSEWHERE: Outcome = {
+  status: 503,
+  error: { error: 'Service Unavailable', message: 'This call is being delivered; retry it shortly', code: 503 },
+  retryAfter: '1',
+}
 
 /**
  * Sends a validated call at most once. The key hashes the workspace, the messageId and the call
  * itself, so a resend is answered from the store while a messageId reused for different content
  * (a call merged after an unacknowledged send) still reaches the API. Within one process,
- * concurrent requests for one key share a single API call.
+ * concurrent requests for one key share a single API call; across processes the shared store's
+ * claim does the same (CONTRACT §6 Scale-out).
  */
 export const createDelivery = (options: ResolvedOptions, log: (line: string) => void) => {
-  const { workspaceId, store, dedupeTtlMs } = options
+  const { workspaceId, store, dedupeTtlMs, timeoutMs } = options
+  // The person is kept only when answers may carry it (h10's exposePerson, CONTRACT §6).
+  const keepPerson = (options as { exposePerson?: boolean }).exposePerson === true
+  // A claim outlives the call it covers (one attempt and one retry, each bounded by timeoutMs), so a
+  // live sender keeps it; if that instance dies, the claim lapses and the browser's retry goes out.
+  const claimMs = 2 * timeoutMs + 1000
   const send = createUpstream(options)
+  const sha256 = pickSha256()
   const inflight = new Map<string, Promise<Outcome>>()
 
-  const recall = async (key: string) => {
-    try {
-      const record = await store.get(key)
-      return record && typeof record.status == 'number' ? record : undefined
-    } catch (error) {
-      log('dedupe store get failed: ' + String((error as Error)?.message || error))
-    }
-  }
-
-  const remember = async (key: string, record: DeliveredRecord) => {
-    try {
-      await store.set(key, record, dedupeTtlMs)
-    } catch (error) {
-      log('dedupe store set failed: ' + String((error as Error)?.message || error))
-    }
+  const failed = (what: string) => (error: unknown) => {
+    log('dedupe store ' + what + ' failed: ' + String((error as Error)?.message || error))
   }
 
   const run = async (key: string, json: string, messageId: string): Promise<Outcome> => {
-    const known = await recall(key)
-    if (known) return known
+    let found: ClaimResult
+    let claimed = true
+    try {
+      found = await store.claim(key, claimMs)
+    } catch (error) {
+      // No claim and no record: send anyway. The worst case is a duplicate, never a lost call.
+      failed('claim')(error)
+      claimed = false
+    }
+    if (found == 'claimed') return IN_FLIGHT_ELSEWHERE
+    if (found && typeof found.status == 'number') return found
     const outcome = await send(json, messageId)
-    // Only deliveries are remembered: a retryable failure must reach the API when it is retried.
-    if (outcome.status >= 200 && outcome.status < 300)
-      await remember(key, outcome.person ? { status: outcome.status, person: outcome.person } : { status: outcome.status })
+    try {
+      // Only deliveries are remembered: a failure must reach the API when it is retried.
+      if (outcome.status >= 200 && outcome.status < 300) {
+        const record: DeliveredRecord = keepPerson && outcome.person ? { status: outcome.status, person: outcome.person } : { status: outcome.status }
+        await store.settle(key, record, dedupeTtlMs)
+      } else if (claimed) await store.release(key)
+    } catch (error) {
+      failed(outcome.status < 300 ? 'settle' : 'release')(error)
+    }
     return outcome
   }
 
-  return async (json: string, messageId: string): Promise<Outcome> => {
-    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(workspaceId + '\n' + messageId + '\n' + json))
-    const key = hex(digest)
+  const start = (key: string, json: string, messageId: string) => {
     // Registered synchronously and kept until the store has the answer, so a second request either
     // joins this promise or finds the record: no window in which both call the API.
     let pending = inflight.get(key)
@@ -53,5 +69,10 @@ export const createDelivery = (options: ResolvedOptions, log: (line: string) => 
       inflight.set(key, pending)
     }
     return pending
+  }
+
+  return (json: string, messageId: string): Promise<Outcome> => {
+    const key = sha256([workspaceId, messageId, json])
+    return typeof key == 'string' ? start(key, json, messageId) : key.then((hex) => start(hex, json, messageId))
   }
 }

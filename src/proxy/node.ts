@@ -23,7 +23,14 @@ export interface NodeResponse {
   writeHead(status: number, headers: Record<string, string>): unknown
   end(body?: Uint8Array): unknown
   destroy(): unknown
+  /** For `close`: the client went away before the answer was written (request.signal aborts). */
+  once?(event: string, listener: Listener): unknown
+  /** True once the answer was handed to the socket. */
+  writableFinished?: boolean
 }
+
+/** Bodies up to this size, with a Content-Length, are read whole before the handler runs: the SDK sends at most 64 KB. */
+const BUFFERED_BODY = 65536
 
 /** How long an answer given before its request body was read waits for the client to finish sending. */
 const DRAIN_TIMEOUT = 5000
@@ -78,20 +85,68 @@ const bodyOf = (req: NodeRequest): [ReadableStream<Uint8Array>, () => void] => {
  * from X-Forwarded-Proto and X-Forwarded-Host: a cross-origin page cannot set those without a
  * preflight, and preflights carry no custom header values, so they cannot widen the origin check.
  */
-const toRequest = (req: NodeRequest): [Request, () => void] => {
-  const headers = new Headers()
-  for (const [name, value] of Object.entries(req.headers)) {
+const toRequest = (req: NodeRequest, signal: AbortSignal, buffered?: Uint8Array<ArrayBuffer>): [Request, () => void] => {
+  const headers: [string, string][] = []
+  for (const name in req.headers) {
+    const value = req.headers[name]
     if (value === undefined || name.startsWith(':')) continue
-    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item)
+    if (typeof value == 'string') headers.push([name, value])
+    else for (const item of value) headers.push([name, item])
   }
   const secure = (req.socket as { encrypted?: boolean } | null)?.encrypted
   const protocol = first(req.headers['x-forwarded-proto']) || (secure ? 'https' : 'http')
   const host = first(req.headers['x-forwarded-host']) || req.headers.host || 'localhost'
   const method = req.method || 'GET'
+  const url = protocol + '://' + host + (req.url || '/')
+  if (buffered) return [new Request(url, { method, headers, body: buffered, signal }), () => {}]
   const [body, discard] = method != 'GET' && method != 'HEAD' ? bodyOf(req) : [null, () => req.resume()]
   // `duplex` is required by Node for a stream body and missing from the DOM RequestInit type.
-  const request = new Request(protocol + '://' + host + (req.url || '/'), { method, headers, body, duplex: 'half' } as RequestInit)
+  const request = new Request(url, { method, headers, body, signal, duplex: 'half' } as RequestInit)
   return [request, discard]
+}
+
+const join = (chunks: Uint8Array<ArrayBuffer>[], size: number) => {
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return bytes
+}
+
+/**
+ * The whole body when it is small and announced (Content-Length up to 64 KB): one buffer instead
+ * of a web stream per request. Undefined when it must be streamed, or when the client went away.
+ */
+const readSmallBody = (req: NodeRequest): Promise<Uint8Array<ArrayBuffer> | undefined> | undefined => {
+  const length = Number(req.headers['content-length'])
+  if (!(length > 0 && length <= BUFFERED_BODY) || req.method == 'GET' || req.method == 'HEAD') return undefined
+  return new Promise((resolve) => {
+    const chunks: Uint8Array<ArrayBuffer>[] = []
+    let size = 0
+    const onData = (chunk: Uint8Array<ArrayBuffer>) => {
+      size += chunk.byteLength
+      // More than announced: Node's parser refuses that, but never hold more than the limit.
+      if (size > length) return done(undefined)
+      chunks.push(chunk)
+    }
+    // One chunk (the usual case) is handed over as it is; several are joined once.
+    const onEnd = () => done(size != length ? undefined : chunks.length == 1 ? chunks[0] : join(chunks, size))
+    const onGone = () => done(undefined)
+    function done(value: Uint8Array<ArrayBuffer> | undefined) {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onGone)
+      req.off('close', onClose)
+      resolve(value)
+    }
+    const onClose = () => !req.complete && onGone()
+    req.on('data', onData)
+    req.once('end', onEnd)
+    req.once('error', onGone)
+    req.once('close', onClose)
+  })
 }
 
 const writeResponse = async (response: Response, req: NodeRequest, res: NodeResponse) => {
@@ -115,8 +170,19 @@ export const createNodeListener =
   async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     let response: Response
     let discard = () => {}
+    // Aborted when the client goes away before its answer is written: the handler cancels the
+    // calls of that request that have not been sent yet.
+    const controller = new AbortController()
+    res.once?.('close', () => res.writableFinished || controller.abort())
     try {
-      const [request, drop] = toRequest(req)
+      const pending = readSmallBody(req)
+      const buffered = pending && (await pending)
+      if (pending && !buffered) {
+        // The client went away mid-body (or sent more than it announced): nobody to answer.
+        res.destroy()
+        return
+      }
+      const [request, drop] = toRequest(req, controller.signal, buffered)
       discard = drop
       response = await handler(request)
     } catch {

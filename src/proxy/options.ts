@@ -1,5 +1,6 @@
 import { normaliseOrigins } from './cors'
 import { createMemoryStore, type DedupeStore } from './dedupe'
+import type { UpstreamSend } from './upstream'
 
 /** Settings for {@link createProxyHandler}. Only `apiKey` and `workspaceId` are required. */
 export interface ProxyOptions {
@@ -27,6 +28,12 @@ export interface ProxyOptions {
    */
   fetch?: (input: string, init: RequestInit) => Promise<Response>
   /**
+   * Used instead of `fetch` when set: a leaner client with its own time limits, such as
+   * `createUndiciSend({ timeoutMs })` from `flameup/proxy/undici` on Node (what the CLI uses).
+   * @default undefined (fetch, with a timer per call)
+   */
+  send?: UpstreamSend
+  /**
    * Milliseconds one API call may take, answer body included; past it the call is aborted and the
    * item answered 504, which the browser retries.
    * @default 10000
@@ -49,8 +56,10 @@ export interface ProxyOptions {
    */
   maxBatchItems?: number
   /**
-   * Where delivered calls are remembered, so that a resend is answered without calling the API again.
-   * @default createMemoryStore() (10,000 entries, per process)
+   * Where calls in flight are claimed and delivered calls remembered, so that a resend is answered
+   * without calling the API again. Share one (`createRedisStore` from `flameup/proxy/redis`)
+   * between instances so that each call reaches the API once across them (CONTRACT §6 Scale-out).
+   * @default createMemoryStore() (10,000 entries or 16 MB, per process)
    */
   store?: DedupeStore
   /**
@@ -66,7 +75,10 @@ export interface ProxyOptions {
   log?: (line: string) => void
 }
 
-export type ResolvedOptions = Required<Omit<ProxyOptions, 'allowedOrigins'>> & { allowedOrigins: readonly string[] | '*' }
+export type ResolvedOptions = Required<Omit<ProxyOptions, 'allowedOrigins' | 'send'>> & {
+  allowedOrigins: readonly string[] | '*'
+  send?: UpstreamSend
+}
 
 const positive = (name: string, value: number) => {
   if (!(value > 0) || !Number.isFinite(value)) throw new TypeError('createProxyHandler: ' + name + ' must be a positive number')
@@ -86,6 +98,7 @@ export const resolveOptions = (options: ProxyOptions): ResolvedOptions => {
     allowedOrigins: normaliseOrigins(options.allowedOrigins ?? []),
     // A wrapper, not `fetch` itself: some runtimes throw "Illegal invocation" when fetch is called off globalThis.
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    send: options.send,
     timeoutMs: positive('timeoutMs', options.timeoutMs ?? 10000),
     concurrency: Math.floor(positive('concurrency', options.concurrency ?? 6)),
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? 1048576),

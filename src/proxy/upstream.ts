@@ -14,6 +14,30 @@ export interface Outcome {
 
 const TIMEOUT = Symbol('timeout')
 
+/** One call for an {@link UpstreamSend}: always a POST of JSON. */
+export interface UpstreamRequest {
+  url: string
+  headers: Record<string, string>
+  body: string
+}
+
+/** The API's answer as an {@link UpstreamSend} reports it. */
+export interface UpstreamResponse {
+  status: number
+  /** The `Retry-After` header, when there was one. */
+  retryAfter?: string
+  /** The whole answer body. */
+  text: string
+}
+
+/**
+ * A lighter way than `fetch` to reach the API, such as `createUndiciSend()` from
+ * `flameup/proxy/undici` on Node. It enforces its own time limit and then rejects with an error
+ * named `TimeoutError`; any other rejection means the API could not be reached. The handler sets
+ * no timer of its own around it.
+ */
+export type UpstreamSend = (request: UpstreamRequest) => Promise<UpstreamResponse>
+
 const parse = (text: string): unknown => {
   try {
     return JSON.parse(text)
@@ -25,34 +49,72 @@ const parse = (text: string): unknown => {
 const errorBody = (code: number, error: string, message: string) => ({ error, message, code })
 
 /** Sends one validated call (its JSON, as validateIdentify produced it) to the people endpoint. */
-export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, timeoutMs }: ResolvedOptions) => {
+export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, timeoutMs }: ResolvedOptions) => {
   const url = apiHost + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
+  const headersOf = (messageId: string) => ({
+    'Content-Type': 'application/json',
+    Accept: 'application/json',
+    Authorization: 'Bearer ' + apiKey,
+    // For the API's logs and the local stand-in's request log; the proxy dedupes on its own.
+    'X-Flameup-Message-Id': messageId,
+  })
 
   const attempt = async (json: string, messageId: string, signal: AbortSignal): Promise<Outcome> => {
     const response = await fetch(url, {
       method: 'POST',
-      headers: {
-        'Content-Type': 'application/json',
-        Accept: 'application/json',
-        Authorization: 'Bearer ' + apiKey,
-        // For the API's logs and the local stand-in's request log; the proxy dedupes on its own.
-        'X-Flameup-Message-Id': messageId,
-      },
+      headers: headersOf(messageId),
       body: json,
       signal,
       // A followed redirect would turn the POST into a GET; no redirect is expected here.
       redirect: 'manual',
     })
     const text = await response.text()
-    const { status } = response
+    return outcomeOf(response.status, text, () => response.headers.get('retry-after') || undefined, response.statusText)
+  }
+
+  const outcomeOf = (status: number, text: string, retryAfterOf: () => string | undefined, statusText = ''): Outcome => {
     const body = parse(text)
     if (status >= 200 && status < 300) return body && typeof body == 'object' ? { status, person: body as Person } : { status }
     if (status < 400) return { status: 502, error: errorBody(502, 'Bad Gateway', 'The Flameup API answered with a redirect') }
-    const retryAfter = (status == 429 || status == 503) && response.headers.get('retry-after')
+    const retryAfter = (status == 429 || status == 503) && retryAfterOf()
     return {
       status,
-      error: body ?? errorBody(status, response.statusText || 'Error', text.slice(0, 500)),
+      error: body ?? errorBody(status, statusText || 'Error', text.slice(0, 500)),
       ...(retryAfter ? { retryAfter } : {}),
+    }
+  }
+
+  const unreachable = (error: unknown): Outcome => {
+    const cause = (error as { cause?: { code?: string; message?: string } })?.cause
+    return {
+      status: 502,
+      error: errorBody(502, 'Bad Gateway', 'The Flameup API could not be reached'),
+      unreachable: { reason: 'network', detail: cause?.code || cause?.message || String((error as Error)?.message || error) },
+    }
+  }
+  const timedOut = (): Outcome => ({
+    status: 504,
+    error: errorBody(504, 'Gateway Timeout', 'The Flameup API did not answer within ' + timeoutMs + ' ms'),
+    unreachable: { reason: 'timeout', detail: 'no answer within ' + timeoutMs + ' ms' },
+  })
+
+  // The sender keeps its own time limits: no AbortController, timer or race per call.
+  if (send) {
+    const sendOnce = async (json: string, messageId: string) => {
+      const response = await send({ url, headers: headersOf(messageId), body: json })
+      return outcomeOf(response.status, response.text, () => response.retryAfter)
+    }
+    const isTimeout = (error: unknown) => (error as Error)?.name == 'TimeoutError'
+    return async (json: string, messageId: string): Promise<Outcome> => {
+      try {
+        // One immediate retry absorbs a keep-alive socket closed by the API while idle (see below).
+        return await sendOnce(json, messageId).catch((error) => {
+          if (isTimeout(error)) throw error
+          return sendOnce(json, messageId)
+        })
+      } catch (error) {
+        return isTimeout(error) ? timedOut() : unreachable(error)
+      }
     }
   }
 
@@ -77,18 +139,7 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, timeoutMs 
     try {
       return await Promise.race([attempts(), deadline])
     } catch (error) {
-      if (error === TIMEOUT)
-        return {
-          status: 504,
-          error: errorBody(504, 'Gateway Timeout', 'The Flameup API did not answer within ' + timeoutMs + ' ms'),
-          unreachable: { reason: 'timeout', detail: 'no answer within ' + timeoutMs + ' ms' },
-        }
-      const cause = (error as { cause?: { code?: string; message?: string } })?.cause
-      return {
-        status: 502,
-        error: errorBody(502, 'Bad Gateway', 'The Flameup API could not be reached'),
-        unreachable: { reason: 'network', detail: cause?.code || cause?.message || String((error as Error)?.message || error) },
-      }
+      return error === TIMEOUT ? timedOut() : unreachable(error)
     } finally {
       clearTimeout(timer)
     }
