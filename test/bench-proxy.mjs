@@ -14,7 +14,7 @@ const WORKSPACE_ID = 'ws_bench'
 const startCli = (apiHost) =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI], {
-      env: { ...process.env, FLAMEUP_API_KEY: API_KEY, FLAMEUP_WORKSPACE_ID: WORKSPACE_ID, FLAMEUP_API_HOST: apiHost, HOST: '127.0.0.1', PORT: '0' },
+      env: { ...process.env, FLAMEUP_API_KEY: API_KEY, FLAMEUP_WORKSPACE_ID: WORKSPACE_ID, FLAMEUP_API_HOST: apiHost, FLAMEUP_RATE_LIMIT: '0', HOST: '127.0.0.1', PORT: '0' },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''
