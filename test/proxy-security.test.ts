@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createProxyHandler, type ProxyOptions } from '../src/proxy/index'
+import { createLimiter } from '../src/proxy/limit'
 
 const KEY = 'sk_live_security_0123456789'
 const SECRET = 'identity-secret-for-tests'
@@ -282,6 +283,34 @@ describe('limits across requests', () => {
     // A later request gets the slot at once: the cancelled calls gave theirs up.
     expect((await post({ batch: [item({ userId: 'later' })] })).status).toBe(200)
     expect(sent.map((entry) => entry.body.userId)).toEqual(['holder', 'later'])
+  })
+})
+
+describe('the shared limiter', () => {
+  it('grants slots in order, gives an aborted waiter\'s reservation back at once, and never lets pending exceed maxPending', async () => {
+    const limiter = createLimiter(1, 3)
+    expect(limiter.admit(3)).toBe(true)
+    expect(limiter.acquire(null)).toBe(true)
+    const gone = new AbortController()
+    const order: string[] = []
+    const a = (limiter.acquire(gone.signal) as Promise<boolean>).then((granted) => order.push('a:' + granted))
+    const b = (limiter.acquire(null) as Promise<boolean>).then((granted) => order.push('b:' + granted))
+    // Two wait: one more would make four.
+    expect(limiter.admit(2)).toBe(false)
+    gone.abort()
+    await a
+    // The aborted waiter's reservation is back: only b waits, so two more fit and three do not.
+    expect(limiter.admit(3)).toBe(false)
+    expect(limiter.admit(2)).toBe(true)
+    limiter.release()
+    await b
+    expect(order).toEqual(['a:false', 'b:true'])
+    // Those two end unsent, b's call ends: everything is free again.
+    limiter.skip()
+    limiter.skip()
+    limiter.release()
+    expect(limiter.admit(3)).toBe(true)
+    expect(limiter.acquire(null)).toBe(true)
   })
 })
 
