@@ -287,27 +287,31 @@ describe('limits across requests', () => {
 })
 
 describe('the shared limiter', () => {
-  it('grants slots in order, gives an aborted waiter\'s reservation back at once, and never lets pending exceed maxPending', async () => {
+  it('grants slots in order, skips a waiter whose request went away, and never lets pending exceed maxPending', async () => {
     const limiter = createLimiter(1, 3)
     expect(limiter.admit(3)).toBe(true)
+    expect(limiter.admit(1)).toBe(false)
     expect(limiter.acquire(null)).toBe(true)
+    limiter.done()
     const gone = new AbortController()
     const order: string[] = []
     const a = (limiter.acquire(gone.signal) as Promise<boolean>).then((granted) => order.push('a:' + granted))
     const b = (limiter.acquire(null) as Promise<boolean>).then((granted) => order.push('b:' + granted))
-    // Two wait: one more would make four.
+    // Two items still wait: two more would make four.
     expect(limiter.admit(2)).toBe(false)
     gone.abort()
     await a
-    // The aborted waiter's reservation is back: only b waits, so two more fit and three do not.
+    limiter.done()
+    // One waits now: two more fit, three do not.
     expect(limiter.admit(3)).toBe(false)
     expect(limiter.admit(2)).toBe(true)
     limiter.release()
     await b
     expect(order).toEqual(['a:false', 'b:true'])
-    // Those two end unsent, b's call ends: everything is free again.
-    limiter.skip()
-    limiter.skip()
+    // b's item is sent, the two admitted end unsent, b gives its slot back: all is free again.
+    limiter.done()
+    limiter.done()
+    limiter.done()
     limiter.release()
     expect(limiter.admit(3)).toBe(true)
     expect(limiter.acquire(null)).toBe(true)

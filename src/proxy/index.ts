@@ -84,76 +84,86 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     reply(status, { error: REASONS[status], message, code: status }, headers)
 
   /**
-   * Runs one batch with at most `concurrency` of its calls at once, each in a slot of the shared
-   * limiter. Every item ends its reservation exactly once: by skip() or by acquire().
+   * Runs one batch: first every item's checks (validity, then identity), so that no API slot is
+   * held while `authorize` thinks; then at most `concurrency` workers, each taking one slot of the
+   * shared limiter and keeping it until the batch has no call left to send. Requests thus finish
+   * in the order they got slots: under overload the first ones complete and the rest wait or are
+   * refused, instead of every batch creeping along together past its client's patience.
    */
   const runBatch = async (request: Request, batch: BatchItem[]) => {
     const signal = request.signal ?? null
     const outcomes = new Array<Outcome>(batch.length)
     // Which items passed a configured identity check: only those may show the person.
     const verified = exposePerson && verify ? new Array<boolean>(batch.length).fill(false) : undefined
-    let stop: Outcome | undefined
-    let next = 0
-
-    const one = async (item: BatchItem, index: number): Promise<Outcome> => {
+    const bodies = new Array<string | undefined>(batch.length)
+    const checks: Promise<void>[] = []
+    for (let index = 0; index < batch.length; index++) {
+      const item = batch[index]
       let checked
       try {
         checked = checkItem(item)
       } catch (error) {
-        limiter.skip()
         log('unexpected error: ' + String((error as Error)?.stack || error))
-        return BROKEN
+        outcomes[index] = BROKEN
+        continue
       }
       if (!Array.isArray(checked)) {
-        limiter.skip()
-        return checked
+        outcomes[index] = checked
+        continue
       }
       const [call, json] = checked
-      if (verify) {
-        let passed: boolean
-        try {
-          passed = await verify(request, {
-            messageId: item.messageId,
-            userId: call.userId,
-            email: call.email,
-            traits: call.traits,
-            userHash: item.userHash as string | undefined,
-          })
-        } catch (error) {
-          limiter.skip()
-          log('authorize failed: ' + String((error as Error)?.message || error))
-          return CHECK_FAILED
-        }
-        if (!passed) {
-          limiter.skip()
-          return REFUSED
-        }
-        if (verified) verified[index] = true
-      }
-      if (stop) {
-        limiter.skip()
-        return stop
-      }
+      bodies[index] = json
+      if (verify)
+        checks.push(
+          verify(request, { messageId: item.messageId, userId: call.userId, email: call.email, traits: call.traits, userHash: item.userHash as string | undefined }).then(
+            (passed) => {
+              if (!passed) {
+                outcomes[index] = REFUSED
+                bodies[index] = undefined
+              } else if (verified) verified[index] = true
+            },
+            (error) => {
+              log('authorize failed: ' + String((error as Error)?.message || error))
+              outcomes[index] = CHECK_FAILED
+              bodies[index] = undefined
+            },
+          ),
+        )
+    }
+    if (checks.length) await Promise.all(checks)
+
+    const sendable: number[] = []
+    for (let index = 0; index < batch.length; index++)
+      if (bodies[index] === undefined) limiter.done()
+      else sendable.push(index)
+    let stop: Outcome | undefined
+    let next = 0
+    const worker = async () => {
       const slot = limiter.acquire(signal)
-      if (!(slot === true || (await slot))) return CANCELLED
+      if (!(slot === true || (await slot))) return
       try {
-        // Decided while this call waited for its slot.
-        if (stop) return stop
-        const outcome = await deliver(json, item.messageId)
-        if (STOPS_BATCH(outcome)) stop ??= outcome
-        return outcome
+        while (next < sendable.length) {
+          const index = sendable[next++]
+          limiter.done()
+          // The client went away, or the batch met a 401, 429 or timeout: the rest is not sent.
+          if (signal?.aborted) outcomes[index] = CANCELLED
+          else if (stop) outcomes[index] = stop
+          else {
+            const outcome = await deliver(bodies[index]!, batch[index].messageId)
+            if (STOPS_BATCH(outcome)) stop ??= outcome
+            outcomes[index] = outcome
+          }
+        }
       } finally {
         limiter.release()
       }
     }
-
-    const worker = async () => {
-      while (next < batch.length) {
-        const index = next++
-        outcomes[index] = await one(batch[index], index)
-      }
+    await Promise.all(Array.from({ length: Math.min(concurrency, sendable.length) }, worker))
+    // Left when every worker's wait was cancelled.
+    for (; next < sendable.length; next++) {
+      limiter.done()
+      outcomes[sendable[next]] = CANCELLED
     }
-    await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, worker))
     return { outcomes, verified }
   }
 

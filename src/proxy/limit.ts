@@ -1,17 +1,17 @@
 /**
  * API calls in flight across every request of one handler (CONTRACT §6 Limits). Calls past
- * `maxConcurrency` wait in one FIFO queue; a request is admitted only while the items waiting
- * for a slot, its own included, stay within `maxPending`, so the queue never grows unbounded.
- * Every operation is O(1): a call that gets a slot at once neither allocates nor awaits.
+ * `maxConcurrency` wait in one FIFO queue; a request is admitted only while the items not yet
+ * sent, its own included, stay within `maxPending`, so the queue never grows unbounded. Every
+ * operation is O(1): a slot that is free at once costs neither an allocation nor an await.
  */
 export interface Limiter {
-  /** Reserves `count` waiting items for a request; false (nothing reserved) past `maxPending`. */
+  /** Counts `count` more items as waiting; false (nothing counted) past `maxPending`. */
   admit(count: number): boolean
-  /** One reserved item will not be sent (invalid, refused, cancelled): its reservation ends. */
-  skip(): void
+  /** One admitted item stops waiting: sent, or answered without being sent. */
+  done(): void
   /**
-   * A slot for one reserved item: `true` at once when one is free (no promise, no await), else a
-   * promise of whether the slot came before `signal` aborted.
+   * A slot: `true` at once when one is free (no promise, no await), else a promise of whether
+   * the slot came before `signal` aborted.
    */
   acquire(signal: AbortSignal | null): boolean | Promise<boolean>
   /** Gives a slot back; the oldest waiter still wanted takes it. */
@@ -32,17 +32,13 @@ export const createLimiter = (maxConcurrency: number, maxPending: number): Limit
       pending += count
       return true
     },
-    skip: () => {
+    done: () => {
       pending--
     },
     acquire: (signal) => {
-      if (signal?.aborted) {
-        pending--
-        return false
-      }
+      if (signal?.aborted) return false
       if (active < maxConcurrency && head == queue.length) {
         active++
-        pending--
         return true
       }
       return new Promise<boolean>((resolve) => {
@@ -51,7 +47,6 @@ export const createLimiter = (maxConcurrency: number, maxPending: number): Limit
           if (settled) return false
           settled = true
           signal?.removeEventListener('abort', onAbort)
-          pending--
           resolve(granted)
           return true
         }
