@@ -2,6 +2,8 @@ import typescript from '@rollup/plugin-typescript'
 import terser from '@rollup/plugin-terser'
 import { nodeResolve } from '@rollup/plugin-node-resolve'
 import { dts } from 'rollup-plugin-dts'
+import { readFileSync } from 'node:fs'
+import { integrityFile } from './scripts/integrity.mjs'
 
 const ts = (options = {}) =>
   typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, ...options })
@@ -43,10 +45,24 @@ export default [
   },
   {
     input: 'src/proxy/cli.ts',
-    external: ['node:http', 'node:process'],
+    external: ['node:fs', 'node:http', 'node:process'],
     output: { file: 'dist/proxy-cli.mjs', format: 'es', banner: '#!/usr/bin/env node' },
     plugins: [ts()],
   },
-  { input: 'src/index.ts', output: { file: 'dist/flameup.d.ts', format: 'es' }, plugins: [dts()] },
+  {
+    input: 'src/index.ts',
+    output: { file: 'dist/flameup.d.ts', format: 'es' },
+    // flameup/global: types/global.d.ts imports from 'flameup' (as docs read); beside flameup.d.ts it
+    // imports the file itself. global.mjs is empty: the subpath is for types, but importing it must not fail.
+    // integrity.json: runs after the script-tag builds above (rollup -c builds the configs in order).
+    plugins: [dts(), integrityFile(), {
+      name: 'flameup-global-types',
+      generateBundle() {
+        const source = readFileSync('types/global.d.ts', 'utf8').replace(/from 'flameup'/g, "from './flameup.js'")
+        this.emitFile({ type: 'asset', fileName: 'global.d.ts', source })
+        this.emitFile({ type: 'asset', fileName: 'global.mjs', source: '// Types only: see global.d.ts.\nexport {}\n' })
+      },
+    }],
+  },
   { input: 'src/proxy/index.ts', output: { file: 'dist/proxy.d.ts', format: 'es' }, plugins: [dts()] },
 ]

@@ -14,7 +14,7 @@ export default defineConfig({
         },
       },
       {
-        test: { name: 'node', environment: 'node', include: ['test/proxy*.test.ts'], testTimeout: 20000 },
+        test: { name: 'node', environment: 'node', include: ['test/proxy*.test.ts', 'test/package/*.test.ts'], testTimeout: 20000 },
       },
       {
         // Real Chromium and real servers on 127.0.0.1; one file at a time keeps two cores from timing out.

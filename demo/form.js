@@ -63,7 +63,8 @@ export const loginCard = (getClient, log) => {
     }
     // The inline stub records the call and returns nothing; the SDK replays it once loaded.
     if (typeof result?.then != 'function') return log.add('queued', call + ' recorded by the stub')
-    result.then(() => log.add('queued', call + ' accepted'), showError)
+    // identify resolves 'queued', 'skipped' (unchanged within 24 h) or 'opted_out' (CONTRACT §3).
+    result.then((outcome) => log.add(outcome || 'queued', call + ' resolved ' + JSON.stringify(outcome ?? 'queued')), showError)
   })
 
   return card(

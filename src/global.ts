@@ -35,7 +35,7 @@ const queuedInit = calls.find(([method]) => method == 'init')
 const data = script?.dataset || {}
 if (queuedInit) init(queuedInit[1][0])
 // data-proxy-url, data-workspace-id, data-api-key, data-api-host map onto the config keys.
-else if (data.proxyUrl || data.workspaceId) init(data)
+else if (data.proxyUrl || data.workspaceId) init(data as any)
 else {
   // Nothing called init yet: the stub keeps recording until it is.
   stub.init = init

@@ -1,9 +1,24 @@
-/** Settings for {@link createFlameup}. Set `proxyUrl` (recommended) or `workspaceId`, never both. */
-export interface FlameupConfig {
+/**
+ * Settings for {@link createFlameup}: exactly one transport, `proxyUrl` (recommended) or
+ * `workspaceId` (direct mode). `{}` and a config with both do not type-check (at run time they
+ * throw `FlameupError` `invalid_config`, CONTRACT §3).
+ */
+export type FlameupConfig = FlameupProxyConfig | FlameupDirectConfig
+
+/** Proxy mode: batches go to your proxy, which holds the API key. */
+export interface FlameupProxyConfig extends FlameupOptions {
   /** URL, absolute or relative, of your Flameup proxy. Batches go there and the API key stays on your server. */
-  proxyUrl?: string
+  proxyUrl: string
+  workspaceId?: never
+  apiKey?: never
+  apiHost?: never
+}
+
+/** Direct mode: the browser calls the API itself (the key, if any, is public). */
+export interface FlameupDirectConfig extends FlameupOptions {
+  proxyUrl?: never
   /** Direct mode: the Flameup workspace that people are created in. */
-  workspaceId?: string
+  workspaceId: string
   /** Direct mode: sent as `Authorization: Bearer`. Anyone can read it in the page; prefer `proxyUrl`. */
   apiKey?: string
   /**
@@ -11,6 +26,10 @@ export interface FlameupConfig {
    * @default 'https://api.flameup.ai'
    */
   apiHost?: string
+}
+
+/** The delivery settings both transports share. */
+export interface FlameupOptions {
   /**
    * Most calls per request to the proxy; most requests per flush round in direct mode.
    * @default 50

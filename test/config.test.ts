@@ -109,6 +109,7 @@ describe('resolveConfig: exactly one transport', () => {
 
   it('is what createFlameup throws', () => {
     expect(() => createFlameup({} as FlameupConfig)).toThrow(FlameupError)
+    // @ts-expect-error both transports: refused by the type too (test/types.test-d.ts)
     expect(() => createFlameup({ proxyUrl: '/a', workspaceId: 'ws_1' })).toThrow(expect.objectContaining({ code: 'invalid_config' }))
   })
 

@@ -7,6 +7,8 @@ import {
   type DroppedEvent,
   type Flameup,
   type FlameupConfig,
+  type FlameupDirectConfig,
+  type FlameupProxyConfig,
   type FlameupErrorCode,
   type FlameupEventName,
   type FlameupEvents,
@@ -23,7 +25,7 @@ describe('createFlameup', () => {
     expectTypeOf(createFlameup).returns.toEqualTypeOf<Flameup>()
   })
 
-  it('has exactly the config keys of the contract, all optional', () => {
+  it('has exactly the config keys of the contract', () => {
     expectTypeOf<keyof FlameupConfig>().toEqualTypeOf<
       | 'proxyUrl'
       | 'workspaceId'
@@ -38,7 +40,10 @@ describe('createFlameup', () => {
       | 'storage'
       | 'debug'
     >()
-    expectTypeOf<{}>().toExtend<FlameupConfig>()
+    expectTypeOf<{}>().not.toExtend<FlameupConfig>()
+    expectTypeOf<{ proxyUrl: string }>().toExtend<FlameupConfig>()
+    expectTypeOf<{ workspaceId: string; apiKey: string }>().toExtend<FlameupConfig>()
+    expectTypeOf<FlameupConfig>().toEqualTypeOf<FlameupProxyConfig | FlameupDirectConfig>()
     expectTypeOf<FlameupConfig['storage']>().toEqualTypeOf<'indexeddb' | 'memory' | undefined>()
     expectTypeOf<FlameupConfig['batchSize']>().toEqualTypeOf<number | undefined>()
     expectTypeOf<FlameupConfig['debug']>().toEqualTypeOf<boolean | undefined>()
@@ -53,6 +58,26 @@ describe('createFlameup', () => {
     createFlameup({ proxyUrl: '/flameup', flushIntervall: 10 })
     // @ts-expect-error a config is required
     createFlameup()
+  })
+
+  it('takes exactly one transport (CONTRACT §3: else invalid_config at run time)', () => {
+    createFlameup({ proxyUrl: '/flameup' })
+    createFlameup({ proxyUrl: 'https://example.com/flameup', batchSize: 20, debug: true })
+    createFlameup({ workspaceId: 'ws_1', apiKey: 'sk_test' })
+    createFlameup({ workspaceId: 'ws_1', apiHost: 'https://people.example.com' })
+    // @ts-expect-error no transport
+    createFlameup({})
+    // @ts-expect-error no transport, only delivery settings
+    createFlameup({ batchSize: 10 })
+    // @ts-expect-error both transports
+    createFlameup({ proxyUrl: '/flameup', workspaceId: 'ws_1' })
+    // @ts-expect-error a key goes with direct mode only
+    createFlameup({ proxyUrl: '/flameup', apiKey: 'sk_test' })
+    // @ts-expect-error apiHost goes with direct mode only
+    createFlameup({ proxyUrl: '/flameup', apiHost: 'https://api.flameup.ai' })
+    const both = { proxyUrl: '/flameup', workspaceId: 'ws_1' }
+    // @ts-expect-error both transports, through a variable as well
+    createFlameup(both)
   })
 })
 

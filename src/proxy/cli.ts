@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { normaliseOrigins } from './cors'
 import { createNodeListener, createProxyHandler } from './index'
 
 const fail = (message: string): never => {
@@ -6,9 +8,44 @@ const fail = (message: string): never => {
   process.exit(1)
 }
 
+// --help and --version answer before any env check (issue 12: they printed the missing-env error).
+const flag = process.argv[2]
+if (flag == '--version' || flag == '-v') {
+  process.stdout.write(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version + '\n')
+  process.exit(0)
+}
+if (flag == '--help' || flag == '-h') {
+  process.stdout.write(`Usage: flameup-proxy   (configured by environment variables)
+
+Serves the Flameup proxy over HTTP: browsers POST batches to it on any path, it adds the API key
+and forwards each call to the Flameup API. GET /healthz answers 200 ok.
+
+  FLAMEUP_API_KEY           required; never printed or answered
+  FLAMEUP_WORKSPACE_ID      required
+  FLAMEUP_API_HOST          default https://api.flameup.ai
+  FLAMEUP_ALLOWED_ORIGINS   comma-separated origins allowed to call it; same origin only when unset
+  FLAMEUP_IDENTITY_SECRET   require a userHash (HMAC-SHA256 of the userId) on every call
+  FLAMEUP_RATE_LIMIT        calls per minute per client address (default 600, 0 = off)
+  FLAMEUP_REDIS_URL         share the dedupe store between instances
+  FLAMEUP_TRUST_PROXY       1: take the client address and host from X-Forwarded-For/-Host
+  FLAMEUP_HEADER_TIMEOUT_MS, FLAMEUP_BODY_TIMEOUT_MS, FLAMEUP_MAX_CONNECTIONS
+                            default 10000 ms, 30000 ms and 2048 open connections
+  HOST, PORT                default 127.0.0.1 and 8787
+
+Docs: https://github.com/flameup/flameup-snippet/blob/main/docs/proxy.md
+`)
+  process.exit(0)
+}
+
 const env = process.env
 const missing = ['FLAMEUP_API_KEY', 'FLAMEUP_WORKSPACE_ID'].filter((name) => !env[name])
 if (missing.length) fail(missing.join(' and ') + (missing.length > 1 ? ' are' : ' is') + ' required')
+// A malformed origin is one line here, not a stack trace from createProxyHandler.
+try {
+  normaliseOrigins(env.FLAMEUP_ALLOWED_ORIGINS || '')
+} catch (error) {
+  fail('FLAMEUP_ALLOWED_ORIGINS: ' + (error as Error).message)
+}
 
 /** A whole number from the environment, `fallback` when unset; anything else exits 1. */
 const integer = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {

@@ -1,3 +1,5 @@
+import { FlameupError } from '../errors'
+
 export interface OriginCheck {
   allowed: boolean
   /** Headers every answer to this request carries. */
@@ -40,3 +42,25 @@ export const preflight = (check: OriginCheck): Response =>
         },
       })
     : new Response(null, { status: 403, headers: { Vary: 'Origin' } })
+
+/**
+ * The `allowedOrigins` option as the origin check compares it: each entry an origin as browsers send
+ * it in `Origin` (lowercase scheme and host, no default port, no trailing slash), or `'*'` for any.
+ * Takes an array or a comma-separated string. Throws `FlameupError` `invalid_config` naming the first
+ * entry that is not an http(s) origin, e.g. `shop.example` without its scheme (issue 12: such an
+ * entry was accepted and every request from that shop was then a silent 403).
+ */
+export const normaliseOrigins = (listed: readonly string[] | string): readonly string[] | '*' => {
+  const origins = (typeof listed == 'string' ? listed.split(',') : listed).map((entry) => String(entry).trim()).filter(Boolean)
+  if (origins.includes('*')) return '*'
+  return origins.map((entry) => {
+    let url: URL | undefined
+    try {
+      url = new URL(entry)
+    } catch {}
+    // `new URL('localhost:3000')` parses as the scheme "localhost:", hence the explicit `scheme://`.
+    if (!/^https?:\/\//i.test(entry) || !url || url.pathname != '/' || url.search || url.hash || url.username || url.password)
+      throw new FlameupError('invalid_config', 'allowedOrigins', 'allowedOrigins entry "' + entry + '" is not an origin: write it as https://host[:port]')
+    return url.origin
+  })
+}

@@ -16,6 +16,7 @@ export type { ProxyOptions } from './options'
 export type { ProxyError, ProxyItemResult } from './answer'
 export type { Authorize, ProxyCall } from './identity'
 export type { RateLimitOptions } from './limit'
+export type { Person } from '../types'
 
 /** A Fetch-standard request handler: mount it wherever `(Request) => Promise<Response>` fits. */
 export type ProxyHandler = (request: Request) => Promise<Response>

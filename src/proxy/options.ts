@@ -1,3 +1,4 @@
+import { normaliseOrigins } from './cors'
 import { createMemoryStore, type DedupeStore } from './dedupe'
 import type { Authorize } from './identity'
 import type { RateLimitOptions } from './limit'
@@ -16,7 +17,9 @@ export interface ProxyOptions {
   /**
    * Origins (`https://shop.example`) whose pages may call the proxy from the browser, as an array or
    * a comma-separated string, or `'*'` for any. Same-origin requests and requests without an
-   * `Origin` header (servers) are always allowed.
+   * `Origin` header (servers) are always allowed. Entries are compared as browsers send `Origin`
+   * (case and a trailing slash do not matter); one that is not an http(s) origin, such as
+   * `shop.example` without its scheme, throws `FlameupError` `invalid_config` naming it.
    * @default [] (same origin only)
    */
   allowedOrigins?: readonly string[] | string
@@ -127,13 +130,11 @@ export const resolveOptions = (options: ProxyOptions): ResolvedOptions => {
   if (identitySecret !== undefined && (typeof identitySecret != 'string' || !identitySecret))
     throw new TypeError('createProxyHandler: identitySecret must be a non-empty string')
   if (authorize !== undefined && typeof authorize != 'function') throw new TypeError('createProxyHandler: authorize must be a function')
-  const listed = options.allowedOrigins ?? []
-  const origins = (typeof listed == 'string' ? listed.split(',') : listed).map((origin) => origin.trim().replace(/\/+$/, '')).filter(Boolean)
   return {
     apiKey,
     workspaceId,
     apiHost: apiHost.replace(/\/+$/, ''),
-    allowedOrigins: origins.includes('*') ? '*' : origins,
+    allowedOrigins: normaliseOrigins(options.allowedOrigins ?? []),
     // A wrapper, not `fetch` itself: some runtimes throw "Illegal invocation" when fetch is called off globalThis.
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     timeoutMs: positive('timeoutMs', options.timeoutMs ?? 10000),

@@ -158,6 +158,84 @@ describe('demo', () => {
     await expect.poll(() => delivered.locator('.summary').textContent(), { timeout: WAIT }).toMatch(/^u_esm delivered/)
   })
 
+  const control = (faults: object) =>
+    fetch(demo.apiUrl + '/__control', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(faults) })
+
+  const logIn = async (userId: string, email: string) => {
+    await page.fill('#userId', userId)
+    await page.fill('#email', email)
+    await page.click('#login button[type=submit]')
+  }
+
+  it('shows each attempt: the status of the answer and of each call, and the next retry time', { timeout: 90000 }, async () => {
+    await page.goto(demo.url)
+    await page.locator('#sdk-state[data-ready]').waitFor({ timeout: WAIT })
+    const attempts = page.locator('#log .entry[data-kind=attempt] .summary').filter({ hasText: 'u_retry' })
+    try {
+      await control({ status: 503 })
+      await logIn('u_retry', 'retry@example.com')
+      // The proxy answers 200 with the call's 503; the SDK keeps the call and stores its next attempt.
+      await expect.poll(() => attempts.last().textContent(), { timeout: WAIT }).toMatch(/attempt \d+: 1 call \[u_retry\] → 200 \(1×503\)(; next retry \d.*\(in \d+ s\), attempt 2|; retry when due)/)
+    } finally {
+      await control({})
+    }
+    await expect.poll(() => attempts.first().textContent(), { timeout: WAIT }).toMatch(/→ 200 \(1×201\)$/)
+    expect(await attempts.count()).toBeGreaterThanOrEqual(2)
+    await page.locator('#people tr[data-user-id="u_retry"]').waitFor({ timeout: WAIT })
+  })
+
+  it("shows identify's resolved value: 'queued', then 'skipped' for an unchanged repeat, 'opted_out' while opted out", { timeout: 90000 }, async () => {
+    await page.goto(demo.url)
+    await page.locator('#sdk-state[data-ready]').waitFor({ timeout: WAIT })
+    const newest = page.locator('#log .entry').filter({ hasText: 'u_twice' }).first()
+    await logIn('u_twice', 'twice@example.com')
+    await expect.poll(() => newest.getAttribute('data-kind'), { timeout: WAIT }).toBe('queued')
+    expect(await newest.textContent()).toContain('resolved "queued"')
+    await page.locator('#people tr[data-user-id="u_twice"]').waitFor({ timeout: WAIT })
+    await expect.poll(() => page.locator('#pending').textContent(), { timeout: WAIT }).toBe('0')
+    await logIn('u_twice', 'twice@example.com')
+    await expect.poll(() => newest.getAttribute('data-kind'), { timeout: WAIT }).toBe('skipped')
+    await page.evaluate(() => (window as any).flameup.optOut())
+    try {
+      await logIn('u_twice', 'other@example.com')
+      await expect.poll(() => newest.getAttribute('data-kind'), { timeout: WAIT }).toBe('opted_out')
+    } finally {
+      await page.evaluate(() => (window as any).flameup.optIn())
+    }
+  })
+
+  it('is readable on a 390 px phone: no horizontal scroll, people as labelled rows (screenshot)', { timeout: 90000 }, async () => {
+    const before = page.viewportSize()
+    await page.setViewportSize({ width: 390, height: 844 })
+    try {
+      await page.goto(demo.url)
+      await page.locator('#people tr[data-user-id="u_demo"]').waitFor({ timeout: WAIT })
+      const { scrollWidth, width } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: window.innerWidth }))
+      expect(scrollWidth).toBeLessThanOrEqual(width)
+      // Nothing sticks out of the screen (content inside a scrolling <pre> is not an element).
+      const outside = await page.evaluate(() =>
+        [...document.querySelectorAll('body *')]
+          .filter((element) => {
+            const box = element.getBoundingClientRect()
+            return box.width > 0 && (box.left < -0.5 || box.right > innerWidth + 0.5)
+          })
+          .map((element) => element.tagName.toLowerCase() + (element.id ? '#' + element.id : '')),
+      )
+      expect(outside).toEqual([])
+      // Each of a person's fields gets a line of its own, not a fifth of the screen.
+      const widths = await page.locator('#people tr[data-user-id="u_demo"] td').evaluateAll((cells) => cells.map((cell) => cell.getBoundingClientRect().width))
+      expect(widths).toHaveLength(5)
+      for (const width of widths) expect(width).toBeGreaterThan(390 / 2)
+      const png = await page.screenshot({ fullPage: true })
+      mkdirSync('test-results', { recursive: true })
+      writeFileSync('test-results/demo-390.png', png)
+      expect(decodePng(png).width).toBe(390)
+      expect(inkOf(png).ink).toBeGreaterThan(0.05)
+    } finally {
+      if (before) await page.setViewportSize(before)
+    }
+  })
+
   it('raised no page or console errors', () => {
     expect(pageErrors).toEqual([])
     expect(consoleErrors).toEqual([])
