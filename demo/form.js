@@ -1,4 +1,5 @@
 import { card, h } from './dom.js'
+import { login } from './identity.js'
 
 const TRAITS = ['email', 'first_name', 'plan']
 
@@ -6,8 +7,9 @@ const field = (label, name, props = {}) =>
   h('label', { for: name }, h('span', {}, label), h('input', { id: name, name, autocomplete: 'off', ...props }))
 
 /**
- * The login form. Submitting calls `identify(userId, { email, first_name, plan })` with the
- * filled-in traits. `novalidate` leaves the checks to the SDK, so a bad email shows its FlameupError.
+ * The login form. Submitting logs in (the page server answers the identity proof, `userHash`) and
+ * calls `identify(userId, { email, first_name, plan }, { userHash })` with the filled-in traits.
+ * `novalidate` leaves the checks to the SDK, so a bad email shows its FlameupError.
  */
 export const loginCard = (getClient, log) => {
   const error = h('p', { class: 'form-error', id: 'form-error', role: 'alert', hidden: true })
@@ -40,7 +42,7 @@ export const loginCard = (getClient, log) => {
     log.add('error', 'identify rejected: ' + (problem?.message || String(problem)))
   }
 
-  form.addEventListener('submit', (event) => {
+  form.addEventListener('submit', async (event) => {
     event.preventDefault()
     error.hidden = true
     for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid')
@@ -51,10 +53,11 @@ export const loginCard = (getClient, log) => {
       const value = String(data.get(key) || '').trim()
       if (value) traits[key] = value
     }
-    const call = 'identify(' + JSON.stringify(userId) + ', ' + JSON.stringify(traits) + ')'
+    const call = 'identify(' + JSON.stringify(userId) + ', ' + JSON.stringify(traits) + ', { userHash })'
     let result
     try {
-      result = getClient().identify(userId, traits)
+      const userHash = await login(userId)
+      result = getClient().identify(userId, traits, { userHash })
     } catch (problem) {
       return showError(problem)
     }
@@ -73,7 +76,7 @@ export const loginCard = (getClient, log) => {
       'p',
       { class: 'hint' },
       'Calls ',
-      h('code', {}, 'flameup.identify(userId, { email, first_name, plan })'),
+      h('code', {}, 'flameup.identify(userId, { email, first_name, plan }, { userHash })'),
       '. Try an empty user id or a bad email to see a FlameupError. An unchanged repeat within 24 h is accepted but not sent again.',
     ),
   )

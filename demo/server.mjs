@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto'
 import { Agent, createServer } from 'node:http'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +14,8 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 // A made-up key: the demo shows that it stays in the proxy process and never reaches the page.
 const API_KEY = 'fl_demo_secret_key_0123456789'
 const WORKSPACE_ID = 'ws_demo'
+// The proxy's identity secret: this server (the site) and the proxy share it; the page never sees it.
+const IDENTITY_SECRET = randomBytes(32).toString('hex')
 // The stand-in's control endpoints, reachable from the page under /api-control/ (same origin).
 const CONTROL = new Set(['/__control', '/__people', '/__requests', '/__reset'])
 
@@ -41,6 +44,33 @@ const listenOrAnyPort = (server, port) =>
     return listen(server, 0)
   })
 
+/** The identity proof for `userId`: lowercase hex HMAC-SHA256, keyed with the proxy's secret (docs/proxy.md). */
+export const userHashOf = (userId, secret = IDENTITY_SECRET) => createHmac('sha256', secret).update(userId, 'utf8').digest('hex')
+
+/**
+ * POST /login {"userId"} -> {"userHash"}. A real site answers this only for the user its login
+ * just authenticated (the session's own user); the demo has no passwords, so any id logs in.
+ */
+const login = (req, res) => {
+  let body = ''
+  req.setEncoding('utf8')
+  req.on('data', (chunk) => {
+    body += chunk
+    if (body.length > 4096) req.destroy()
+  })
+  req.on('end', () => {
+    let userId
+    try {
+      userId = JSON.parse(body).userId
+    } catch {
+      // Answered below.
+    }
+    const ok = typeof userId == 'string'
+    res.writeHead(ok ? 200 : 400, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+    res.end(JSON.stringify(ok ? { userId, userHash: userHashOf(userId) } : { error: 'Bad Request', message: 'Send {"userId": "..."}', code: 400 }))
+  })
+}
+
 /**
  * Starts the Flameup API stand-in, the real proxy CLI in front of it, and the page server that
  * serves the demo pages and dist/ and forwards /flameup to the proxy. All on 127.0.0.1.
@@ -63,6 +93,7 @@ export const startDemo = async ({ port = 0, onProxyExit } = {}) => {
       res.writeHead(503, { 'Content-Type': 'text/plain', 'Retry-After': '1' })
       return res.end('The proxy is starting\n')
     }
+    if (pathname == '/login' && req.method == 'POST') return login(req, res)
     if (pathname.startsWith('/api-control/')) {
       const path = pathname.slice('/api-control'.length)
       if (CONTROL.has(path)) return forward(req, res, api.url, path + search, agent)
@@ -84,6 +115,7 @@ export const startDemo = async ({ port = 0, onProxyExit } = {}) => {
         FLAMEUP_WORKSPACE_ID: WORKSPACE_ID,
         FLAMEUP_API_HOST: api.url,
         FLAMEUP_ALLOWED_ORIGINS: origins.join(','),
+        FLAMEUP_IDENTITY_SECRET: IDENTITY_SECRET,
         HOST,
         PORT: '0',
       },

@@ -89,9 +89,8 @@ describe('forwarding', () => {
     const { post, sent } = setup()
     const answer = await post({ batch: [item(1, { email: 'ann@example.com' })], sentAt: '2026-01-02T03:04:06.000Z' })
     expect(answer.status).toBe(200)
-    expect(answer.body).toEqual({
-      results: [{ messageId: 'm1', status: 201, person: { id: 'p_u1', external_id: 'u1', email: 'ann@example.com' } }],
-    })
+    // No person by default (CONTRACT §6): the answer says delivered and nothing about the person.
+    expect(answer.body).toEqual({ results: [{ messageId: 'm1', status: 201 }] })
     expect(sent).toHaveLength(1)
     expect(sent[0].url).toBe(PEOPLE)
     expect(sent[0].init.method).toBe('POST')
@@ -114,7 +113,11 @@ describe('forwarding', () => {
       ['m4', 201],
     ])
     expect(answer.body.results[1].error).toMatchObject({ code: 400, details: [{ field: 'email' }] })
-    expect(answer.body.results[2].error).toEqual({ error: 'Internal Server Error', code: 500 })
+    expect(answer.body.results[2].error).toEqual({
+      error: 'Internal Server Error',
+      message: 'The Flameup API answered with status 500',
+      code: 500,
+    })
     expect(sent.map((s) => s.body.userId).sort()).toEqual(['u1', 'u3', 'u4'])
   })
 
@@ -142,12 +145,16 @@ describe('forwarding', () => {
     expect(sent).toHaveLength(0)
   })
 
-  it('keeps 401, 403 and 503 per item so the browser can pause or retry', async () => {
-    for (const status of [401, 403, 503]) {
-      const { post } = setup(() => json(status, { code: status }))
+  it('answers an upstream 401 or 403 as the item\'s 401 (the key is wrong: pause), and keeps 503 to retry', async () => {
+    for (const [upstream, status] of [
+      [401, 401],
+      [403, 401],
+      [503, 503],
+    ]) {
+      const { post } = setup(() => json(upstream, { code: upstream }))
       const answer = await post({ batch: [item(1)] })
       expect(answer.status).toBe(200)
-      expect(answer.body.results[0]).toEqual({ messageId: 'm1', status, error: { code: status } })
+      expect(answer.body.results[0]).toEqual({ messageId: 'm1', status, error: expect.objectContaining({ code: status }) })
     }
   })
 
@@ -477,7 +484,7 @@ describe('the API key', () => {
   it('is removed from answers and log lines even when the API echoes it', async () => {
     const { post, logs } = setup(({ init }) => {
       const auth = new Headers(init.headers).get('authorization')
-      return new Response('bad token ' + auth, { status: 500 })
+      return json(400, { error: 'Bad Request', message: 'bad token ' + auth, code: 400 })
     })
     const answer = await post({ batch: [item(1)] })
     expect(answer.body.results[0].error.message).toBe('bad token Bearer [redacted]')

@@ -5,6 +5,8 @@ export interface BatchItem {
   email?: unknown
   traits?: unknown
   timestamp?: unknown
+  /** The identity proof for `identitySecret`; never sent to the API. */
+  userHash?: unknown
 }
 
 /** A refusal of the whole request: its status and a message for the developer reading it. */
@@ -60,12 +62,11 @@ export const readBody = async (request: Request, maxBytes: number): Promise<stri
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value == 'object' && value !== null && !Array.isArray(value)
 
-const isMessageId = (value: unknown): value is string => typeof value == 'string' && value.length > 0 && value.length <= 128
-
 /**
  * Checks the envelope: `{"batch": [...], "sentAt"?: "<ISO>"}` with 1 to `maxItems` objects that
- * each carry a messageId. The fields of each item are checked one by one later, so that one bad
- * call is answered 400 on its own instead of failing its whole batch.
+ * each carry a string messageId (without one, no answer could name the item). The fields of each
+ * item, the messageId's characters included, are checked one by one later, so that one bad call
+ * is answered 400 on its own instead of failing its whole batch.
  */
 export const parseBatch = (text: string, maxItems: number): BatchItem[] | BodyError => {
   const bad = (message: string): BodyError => ({ status: 400, message })
@@ -84,7 +85,7 @@ export const parseBatch = (text: string, maxItems: number): BatchItem[] | BodyEr
   for (let i = 0; i < batch.length; i++) {
     const item: unknown = batch[i]
     if (!isObject(item)) return bad('batch[' + i + '] must be an object')
-    if (!isMessageId(item.messageId)) return bad('batch[' + i + '].messageId must be a string of 1 to 128 characters')
+    if (typeof item.messageId != 'string') return bad('batch[' + i + '].messageId must be a string')
   }
   return batch as BatchItem[]
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { normaliseOrigins } from './cors'
 import { createNodeListener, createProxyHandler } from './index'
 import { createRedisStore } from './redis'
@@ -30,6 +30,8 @@ and forwards each call to the Flameup API. GET /healthz answers 200 ok.
   FLAMEUP_RATE_LIMIT        calls per minute per client address (default 600, 0 = off)
   FLAMEUP_REDIS_URL         share the dedupe store between instances
   FLAMEUP_TRUST_PROXY       1: take the client address and host from X-Forwarded-For/-Host
+  FLAMEUP_HEADER_TIMEOUT_MS, FLAMEUP_BODY_TIMEOUT_MS, FLAMEUP_MAX_CONNECTIONS
+                            default 10000 ms, 30000 ms and 2048 open connections
   HOST, PORT                default 127.0.0.1 and 8787
 
 Docs: https://github.com/flameup/flameup-snippet/blob/main/docs/proxy.md
@@ -47,6 +49,16 @@ try {
   fail('FLAMEUP_ALLOWED_ORIGINS: ' + (error as Error).message)
 }
 
+/** A whole number from the environment, `fallback` when unset; anything else exits 1. */
+const integer = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const value = env[name]
+  if (value === undefined || value === '') return fallback
+  const number = Number(value)
+  if (!/^\d+$/.test(value.trim()) || number < min || number > max)
+    fail(name + ' must be a whole number from ' + min + (max < Number.MAX_SAFE_INTEGER ? ' to ' + max : '') + ', not ' + value)
+  return number
+}
+
 const port = Number(env.PORT || 8787)
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail('PORT must be a port number, not ' + env.PORT)
 const host = env.HOST || '127.0.0.1'
@@ -54,6 +66,16 @@ const timeoutMs = Number(env.FLAMEUP_TIMEOUT_MS || 10000)
 if (!(timeoutMs > 0)) fail('FLAMEUP_TIMEOUT_MS must be a positive number of milliseconds')
 const apiHost = env.FLAMEUP_API_HOST || 'https://api.flameup.ai'
 if (!/^https?:\/\/[^/]/.test(apiHost)) fail('FLAMEUP_API_HOST must be an http(s) URL')
+// Items per minute per client address (CONTRACT §6); 0 turns the limit off.
+const ratePerMinute = integer('FLAMEUP_RATE_LIMIT', 600, 0)
+const trustProxy = env.FLAMEUP_TRUST_PROXY || '0'
+if (trustProxy != '0' && trustProxy != '1') fail('FLAMEUP_TRUST_PROXY must be 1 or 0, not ' + trustProxy)
+const identitySecret = env.FLAMEUP_IDENTITY_SECRET || undefined
+// Slowloris: Node's defaults let a slow body hold a socket for 300 s (issue 10).
+const headerTimeoutMs = integer('FLAMEUP_HEADER_TIMEOUT_MS', 10000, 1)
+const bodyTimeoutMs = integer('FLAMEUP_BODY_TIMEOUT_MS', 30000, 1)
+if (headerTimeoutMs > bodyTimeoutMs) fail('FLAMEUP_HEADER_TIMEOUT_MS must not exceed FLAMEUP_BODY_TIMEOUT_MS')
+const maxConnections = integer('FLAMEUP_MAX_CONNECTIONS', 2048, 1)
 
 const log = (line: string) => process.stderr.write('flameup-proxy: ' + line + '\n')
 // FLAMEUP_REDIS_URL: instances sharing one Redis send each call once (CONTRACT §6 Scale-out).
@@ -72,9 +94,62 @@ const handler = createProxyHandler({
   send: createUndiciSend({ timeoutMs }),
   ...(store ? { store } : {}),
   log,
+  identitySecret,
+  // The client address, which the listener below has put in X-Forwarded-For (and only there).
+  rateLimit: ratePerMinute ? { perMinute: ratePerMinute, key: (request) => request.headers.get('x-forwarded-for') ?? '' } : undefined,
 })
+const listener = createNodeListener(handler)
 
-const server = createServer(createNodeListener(handler))
+const last = (value: string | string[] | undefined) => {
+  const list = (Array.isArray(value) ? value.join(',') : value || '').split(',')
+  return list[list.length - 1].trim()
+}
+
+// Bound to a loopback address, any page the machine's browser opens can reach the proxy, and a
+// DNS-rebinding page arrives with its own name in Host and the same in Origin: same-origin to the
+// proxy. Only loopback names (RFC 6761: localhost and *.localhost resolve to loopback only) pass.
+const isLoopback = (name: string) => /^(localhost|127(\.\d{1,3}){3}|::1)$/i.test(name) || name.toLowerCase().endsWith('.localhost')
+const hostName = (value: string) => (value.startsWith('[') ? value.slice(1, value.indexOf(']')) : value.replace(/:\d*$/, ''))
+const loopbackBound = isLoopback(host)
+
+const json = (res: ServerResponse, status: number, error: string, message: string) => {
+  const body = JSON.stringify({ error, message, code: status })
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' })
+  res.end(body)
+}
+
+const server = createServer(
+  {
+    headersTimeout: headerTimeoutMs,
+    requestTimeout: bodyTimeoutMs,
+    // How often Node checks those two timeouts (30 s by default, which would let them run late by as much).
+    connectionsCheckingInterval: Math.min(1000, Math.ceil(headerTimeoutMs / 4)),
+  },
+  (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url == '/healthz' && (req.method == 'GET' || req.method == 'HEAD')) {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '2', 'Cache-Control': 'no-store' })
+      return res.end(req.method == 'GET' ? 'ok' : undefined)
+    }
+    const headers = req.headers
+    // Express's "trust proxy" for one hop: the proxy in front appends the address it saw to
+    // X-Forwarded-For and sets X-Forwarded-Host/-Proto; earlier values are the client's own words.
+    // Without it they are all ignored, so that no client can pick the origin the proxy believes in.
+    const forwardedFor = trustProxy == '1' ? last(headers['x-forwarded-for']) : ''
+    if (trustProxy == '1') {
+      for (const name of ['x-forwarded-host', 'x-forwarded-proto']) if (headers[name]) headers[name] = last(headers[name])
+    } else {
+      delete headers['x-forwarded-host']
+      delete headers['x-forwarded-proto']
+    }
+    if (loopbackBound && !isLoopback(hostName(headers.host || '')) && !forwardedFor) {
+      req.resume()
+      return json(res, 403, 'Forbidden', 'This proxy listens on a loopback address and answers only to a loopback Host (localhost, 127.0.0.1, [::1])')
+    }
+    headers['x-forwarded-for'] = forwardedFor || req.socket.remoteAddress || ''
+    listener(req, res)
+  },
+)
+server.maxConnections = maxConnections
 server.on('error', (error) => fail(error.message))
 // Listen once Redis answered (or after a bounded wait): the first batches then dedupe too.
 await store?.ready
@@ -83,6 +158,10 @@ server.listen(port, host, () => {
   const bound = typeof address == 'object' && address ? address.port : port
   const shown = host.includes(':') ? '[' + host + ']' : host
   process.stdout.write('flameup-proxy listening on http://' + shown + ':' + bound + '\n')
+  if (!identitySecret)
+    process.stderr.write(
+      'flameup-proxy: warning: FLAMEUP_IDENTITY_SECRET is not set, so any caller may create or update any person; see docs/proxy.md#security\n',
+    )
 })
 
 const stop = () => {

@@ -1,9 +1,10 @@
-import type { Person } from '../types'
+import { BROKEN, CANCELLED, CHECK_FAILED, createAnswer, REASONS, REFUSED, type ProxyItemResult } from './answer'
 import { parseBatch, readBody, type BatchItem } from './body'
 import { createOriginCheck, preflight } from './cors'
 import { createDelivery } from './deliver'
+import { createIdentityCheck } from './identity'
 import { checkItem } from './item'
-import { mapLimit } from './limit'
+import { createLimiter, createRateLimit } from './limit'
 import { resolveOptions, type ProxyOptions } from './options'
 import type { Outcome } from './upstream'
 
@@ -13,37 +14,25 @@ export type { UpstreamRequest, UpstreamResponse, UpstreamSend } from './upstream
 export { createNodeListener } from './node'
 export type { NodeRequest, NodeResponse } from './node'
 export type { ProxyOptions } from './options'
+export type { ProxyError, ProxyItemResult } from './answer'
+export type { Authorize, ProxyCall } from './identity'
+export type { RateLimitOptions } from './limit'
 export type { Person } from '../types'
 
 /** A Fetch-standard request handler: mount it wherever `(Request) => Promise<Response>` fits. */
 export type ProxyHandler = (request: Request) => Promise<Response>
-
-/** The answer for one batch item, in batch order (contract §6). */
-export interface ProxyItemResult {
-  messageId: string
-  /** The API's status for this call, or 400 (invalid, not sent), 502 (unreachable), 504 (timed out). */
-  status: number
-  /** On 2xx: the person the API answered with. */
-  person?: Person
-  /** Otherwise: the API's error body, or one of the same shape. */
-  error?: unknown
-}
 
 /** The body of a 200 answer. */
 export interface ProxyResponseBody {
   results: ProxyItemResult[]
 }
 
-const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  405: 'Method Not Allowed',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  504: 'Gateway Timeout',
-}
+/** Seconds a 503 for a full queue asks the browser to wait: slots free up within a call's time. */
+const BUSY_RETRY_AFTER = '2'
+
+/** One line whatever the text: control characters (CR, LF, NUL...) written as \u escapes, so no input can forge a log line. */
+const oneLine = (line: string) =>
+  line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) => '\\u' + char.charCodeAt(0).toString(16).padStart(4, '0'))
 
 // After one of these the rest of the batch would get the same answer: sparing the API those calls
 // matters when it rate limits (429), and a timeout would otherwise be waited out once per item.
@@ -60,40 +49,124 @@ const latestRetryAfter = (outcomes: Outcome[]) =>
 
 /**
  * Creates the proxy between the browser SDK and the Flameup API: it checks the page's origin and
- * the batch, validates each call as the SDK does, sends the valid ones with the API key (bounded
- * concurrency, a timeout per call, each messageId at most once) and answers per item in batch order.
+ * the batch, the client's rate and the proxy's load, validates each call as the SDK does and
+ * verifies its identity, sends the valid ones with the API key (bounded concurrency across all
+ * requests, a timeout per call, each messageId at most once) and answers per item in batch order
+ * with what CONTRACT §6 lets an answer carry.
  */
 export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
   const config = resolveOptions(options)
-  const { apiKey, concurrency, maxBodyBytes, maxBatchItems } = config
+  const { apiKey, concurrency, maxBodyBytes, maxBatchItems, exposePerson, rateLimit } = config
   // Defence in depth: nothing the proxy writes may carry the key, even if the API echoed it back.
   // A string under 8 characters is no real key and would mangle ordinary text.
   const redact = (text: string) => (apiKey.length >= 8 ? text.split(apiKey).join('[redacted]') : text)
   const log = (line: string) => {
     try {
-      config.log(redact(line))
+      config.log(oneLine(redact(line)))
     } catch {
       // A failing logger must not fail the request it reports on.
     }
   }
   const checkOrigin = createOriginCheck(config.allowedOrigins)
   const deliver = createDelivery(config, log)
+  const answer = createAnswer(redact)
+  const limiter = createLimiter(config.maxConcurrency, config.maxPending)
+  const takeRate = rateLimit && createRateLimit(rateLimit.perMinute)
+  const verify = createIdentityCheck(config.identitySecret, config.authorize)
 
-  const reply = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-    new Response(redact(JSON.stringify(body)), {
+  const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body)
+    // Errors are redacted field by field; only the API's person could still carry the key.
+    return new Response(exposePerson ? redact(text) : text, {
       status,
       headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },
     })
+  }
   const refuse = (status: number, message: string, headers?: Record<string, string>) =>
     reply(status, { error: REASONS[status], message, code: status }, headers)
 
-  const handleItem = (stop: { outcome?: Outcome }) => async (item: BatchItem): Promise<Outcome> => {
-    const json = checkItem(item)
-    if (typeof json != 'string') return json
-    if (stop.outcome) return stop.outcome
-    const outcome = await deliver(json, item.messageId)
-    if (STOPS_BATCH(outcome)) stop.outcome ??= outcome
-    return outcome
+  /**
+   * Runs one batch: first every item's checks (validity, then identity), so that no API slot is
+   * held while `authorize` thinks; then at most `concurrency` workers, each taking one slot of the
+   * shared limiter and keeping it until the batch has no call left to send. Requests thus finish
+   * in the order they got slots: under overload the first ones complete and the rest wait or are
+   * refused, instead of every batch creeping along together past its client's patience.
+   */
+  const runBatch = async (request: Request, batch: BatchItem[]) => {
+    const signal = request.signal ?? null
+    const outcomes = new Array<Outcome>(batch.length)
+    // Which items passed a configured identity check: only those may show the person.
+    const verified = exposePerson && verify ? new Array<boolean>(batch.length).fill(false) : undefined
+    const bodies = new Array<string | undefined>(batch.length)
+    const checks: Promise<void>[] = []
+    for (let index = 0; index < batch.length; index++) {
+      const item = batch[index]
+      let checked
+      try {
+        checked = checkItem(item)
+      } catch (error) {
+        log('unexpected error: ' + String((error as Error)?.stack || error))
+        outcomes[index] = BROKEN
+        continue
+      }
+      if (!Array.isArray(checked)) {
+        outcomes[index] = checked
+        continue
+      }
+      const [call, json] = checked
+      bodies[index] = json
+      if (verify)
+        checks.push(
+          verify(request, { messageId: item.messageId, userId: call.userId, email: call.email, traits: call.traits, userHash: item.userHash as string | undefined }).then(
+            (passed) => {
+              if (!passed) {
+                outcomes[index] = REFUSED
+                bodies[index] = undefined
+              } else if (verified) verified[index] = true
+            },
+            (error) => {
+              log('authorize failed: ' + String((error as Error)?.message || error))
+              outcomes[index] = CHECK_FAILED
+              bodies[index] = undefined
+            },
+          ),
+        )
+    }
+    if (checks.length) await Promise.all(checks)
+
+    const sendable: number[] = []
+    for (let index = 0; index < batch.length; index++)
+      if (bodies[index] === undefined) limiter.done()
+      else sendable.push(index)
+    let stop: Outcome | undefined
+    let next = 0
+    const worker = async () => {
+      const slot = limiter.acquire(signal)
+      if (!(slot === true || (await slot))) return
+      try {
+        while (next < sendable.length) {
+          const index = sendable[next++]
+          limiter.done()
+          // The client went away, or the batch met a 401, 429 or timeout: the rest is not sent.
+          if (signal?.aborted) outcomes[index] = CANCELLED
+          else if (stop) outcomes[index] = stop
+          else {
+            const outcome = await deliver(bodies[index]!, batch[index].messageId)
+            if (STOPS_BATCH(outcome)) stop ??= outcome
+            outcomes[index] = outcome
+          }
+        }
+      } finally {
+        limiter.release()
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(concurrency, sendable.length) }, worker))
+    // Left when every worker's wait was cancelled.
+    for (; next < sendable.length; next++) {
+      limiter.done()
+      outcomes[sendable[next]] = CANCELLED
+    }
+    return { outcomes, verified }
   }
 
   const handleBatch = async (request: Request, headers: Record<string, string>) => {
@@ -101,7 +174,15 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     if (typeof text != 'string') return refuse(text.status, text.message, headers)
     const batch = parseBatch(text, maxBatchItems)
     if (!Array.isArray(batch)) return refuse(batch.status, batch.message, headers)
-    const outcomes = await mapLimit(batch, concurrency, handleItem({}))
+    if (takeRate) {
+      const key = rateLimit!.key(request)
+      const wait = key === undefined ? 0 : takeRate(key, batch.length)
+      if (wait)
+        return refuse(429, 'Too many calls from this client; retry in ' + wait + ' s', { ...headers, 'Retry-After': String(wait) })
+    }
+    if (!limiter.admit(batch.length))
+      return refuse(503, 'The proxy is busy; retry in a few seconds', { ...headers, 'Retry-After': BUSY_RETRY_AFTER })
+    const { outcomes, verified } = await runBatch(request, batch)
     const retryAfter = latestRetryAfter(outcomes)
     if (retryAfter) headers = { ...headers, 'Retry-After': retryAfter }
     const unreachable = outcomes.filter((outcome) => outcome.unreachable)
@@ -118,10 +199,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
         headers,
       )
     }
-    const results = batch.map(({ messageId }, index): ProxyItemResult => {
-      const { status, person, error } = outcomes[index]
-      return status >= 200 && status < 300 ? { messageId, status, ...(person ? { person } : {}) } : { messageId, status, error }
-    })
+    const results = batch.map(({ messageId }, index) => answer(messageId, outcomes[index], verified?.[index] ?? false))
     return reply(200, { results } satisfies ProxyResponseBody, headers)
   }
 

@@ -1,6 +1,8 @@
 import { normaliseOrigins } from './cors'
 import { createMemoryStore, type DedupeStore } from './dedupe'
 import type { UpstreamSend } from './upstream'
+import type { Authorize } from './identity'
+import type { RateLimitOptions } from './limit'
 
 /** Settings for {@link createProxyHandler}. Only `apiKey` and `workspaceId` are required. */
 export interface ProxyOptions {
@@ -40,11 +42,51 @@ export interface ProxyOptions {
    */
   timeoutMs?: number
   /**
-   * API calls in flight at once per incoming request. Six is Cloudflare Workers' limit of
-   * simultaneous outgoing connections per request.
+   * API calls in flight at once per incoming request, within `maxConcurrency`. Six is Cloudflare
+   * Workers' limit of simultaneous outgoing connections per request; it also keeps one large batch
+   * from taking every slot ahead of other requests.
    * @default 6
    */
   concurrency?: number
+  /**
+   * API calls in flight at once across ALL requests of this handler (CONTRACT §6 Limits): the cap
+   * on what clients together can spend of the workspace's API quota. 50 requests at once used to
+   * put 300 calls in flight (issue 10).
+   * @default 64
+   */
+  maxConcurrency?: number
+  /**
+   * Items that may wait for one of the `maxConcurrency` slots. A request that would take the
+   * count past it is answered 503 with `Retry-After` at once, instead of joining an unbounded queue.
+   * @default 2000
+   */
+  maxPending?: number
+  /**
+   * Items per minute per client: `{ perMinute, key(request) }`, where `key` names the client
+   * (its address, a session id) or returns `undefined` for no limit. Past it the whole request is
+   * answered 429 with `Retry-After`. A client may spend a minute's worth at once (a token bucket).
+   * @default undefined (no limit; the CLI sets 600 per client address)
+   */
+  rateLimit?: RateLimitOptions
+  /**
+   * Secret for identity verification (CONTRACT §6): every item must carry `userHash`, the
+   * lowercase hex HMAC-SHA256 of its `userId` keyed with this secret, which your server computes
+   * at login. A call without a matching hash is answered 403 and never reaches the API.
+   * @default undefined (no check: anyone may send any userId)
+   */
+  identitySecret?: string
+  /**
+   * Your own identity check, alone or with `identitySecret`: resolve `true` to let the call
+   * through; anything else answers it 403 without calling the API, a throw answers it 503.
+   * @default undefined
+   */
+  authorize?: Authorize
+  /**
+   * Put the API's person in the answers of calls whose identity was verified (`identitySecret`
+   * or `authorize` passed). Never for unverified calls: by default no person data leaves the proxy.
+   * @default false
+   */
+  exposePerson?: boolean
   /**
    * Largest request body in bytes; larger ones are answered 413. The browser sends at most 64 KB.
    * @default 1048576
@@ -75,10 +117,10 @@ export interface ProxyOptions {
   log?: (line: string) => void
 }
 
-export type ResolvedOptions = Required<Omit<ProxyOptions, 'allowedOrigins' | 'send'>> & {
-  allowedOrigins: readonly string[] | '*'
-  send?: UpstreamSend
-}
+type Optional = 'allowedOrigins' | 'rateLimit' | 'identitySecret' | 'authorize' | 'send'
+
+export type ResolvedOptions = Required<Omit<ProxyOptions, Optional>> &
+  Pick<ProxyOptions, 'rateLimit' | 'identitySecret' | 'authorize' | 'send'> & { allowedOrigins: readonly string[] | '*' }
 
 const positive = (name: string, value: number) => {
   if (!(value > 0) || !Number.isFinite(value)) throw new TypeError('createProxyHandler: ' + name + ' must be a positive number')
@@ -91,6 +133,12 @@ export const resolveOptions = (options: ProxyOptions): ResolvedOptions => {
   if (typeof apiKey != 'string' || !apiKey) throw new TypeError('createProxyHandler: apiKey is required')
   if (typeof workspaceId != 'string' || !workspaceId) throw new TypeError('createProxyHandler: workspaceId is required')
   if (!/^https?:\/\/[^/]/.test(apiHost)) throw new TypeError('createProxyHandler: apiHost must be an http(s) URL')
+  const { rateLimit, identitySecret, authorize } = options
+  if (rateLimit !== undefined && (typeof rateLimit?.key != 'function' || !(rateLimit.perMinute > 0)))
+    throw new TypeError('createProxyHandler: rateLimit must be { perMinute: a positive number, key: (request) => string }')
+  if (identitySecret !== undefined && (typeof identitySecret != 'string' || !identitySecret))
+    throw new TypeError('createProxyHandler: identitySecret must be a non-empty string')
+  if (authorize !== undefined && typeof authorize != 'function') throw new TypeError('createProxyHandler: authorize must be a function')
   return {
     apiKey,
     workspaceId,
@@ -101,6 +149,12 @@ export const resolveOptions = (options: ProxyOptions): ResolvedOptions => {
     send: options.send,
     timeoutMs: positive('timeoutMs', options.timeoutMs ?? 10000),
     concurrency: Math.floor(positive('concurrency', options.concurrency ?? 6)),
+    maxConcurrency: Math.floor(positive('maxConcurrency', options.maxConcurrency ?? 64)),
+    maxPending: Math.floor(positive('maxPending', options.maxPending ?? 2000)),
+    rateLimit,
+    identitySecret,
+    authorize,
+    exposePerson: options.exposePerson === true,
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? 1048576),
     maxBatchItems: Math.floor(positive('maxBatchItems', options.maxBatchItems ?? 100)),
     store: options.store ?? createMemoryStore(),

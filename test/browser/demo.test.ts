@@ -109,10 +109,24 @@ describe('demo', () => {
       expect.objectContaining({ external_id: 'u_demo', email: 'ann@example.com', first_name: 'Ann', attributes: { plan: 'pro' } }),
     )
 
-    // The log shows the delivery with the person the API answered, and the queue drains.
+    // The log shows the delivery (the proxy answers no person by default), and the queue drains.
     const delivered = page.locator('#log .entry[data-kind=delivered]').first()
-    await expect.poll(() => delivered.locator('pre').textContent(), { timeout: WAIT }).toContain('"external_id": "u_demo"')
+    await expect.poll(() => delivered.locator('.summary').textContent(), { timeout: WAIT }).toMatch(/^u_demo delivered/)
     await expect.poll(() => page.locator('#pending').textContent(), { timeout: WAIT }).toBe('0')
+  })
+
+  it('shows a forged identify refused by the proxy (dropped, rejected, 403) while verified ones deliver', { timeout: 90000 }, async () => {
+    await page.click('#forge')
+    const dropped = page.locator('#log .entry[data-kind=dropped]').first()
+    await expect.poll(() => dropped.locator('.summary').textContent(), { timeout: WAIT }).toBe('u_victim dropped: rejected (403)')
+    const people = await json(demo.apiUrl + '/__people')
+    expect(people.map((person: { external_id: string }) => person.external_id)).not.toContain('u_victim')
+    // Nothing paused: a verified login right after it delivers.
+    await page.fill('#userId', 'u_after')
+    await page.fill('#email', 'after@example.com')
+    await page.click('#login button[type=submit]')
+    await page.locator('#people tr[data-user-id="u_after"]').waitFor({ timeout: WAIT })
+    expect(await page.locator('#log .entry[data-kind=paused]').count()).toBe(0)
   })
 
   it('renders a page that is not blank', async () => {
@@ -141,7 +155,7 @@ describe('demo', () => {
     await page.click('#login button[type=submit]')
     await page.locator('#people tr[data-user-id="u_esm"]').waitFor({ timeout: WAIT })
     const delivered = page.locator('#log .entry[data-kind=delivered]').first()
-    await expect.poll(() => delivered.locator('pre').textContent(), { timeout: WAIT }).toContain('"external_id": "u_esm"')
+    await expect.poll(() => delivered.locator('.summary').textContent(), { timeout: WAIT }).toMatch(/^u_esm delivered/)
   })
 
   const control = (faults: object) =>
