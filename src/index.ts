@@ -8,6 +8,8 @@ export type {
   FlameupConfig,
   FlameupEventName,
   FlameupEvents,
+  IdentifyOptions,
+  IdentifyResult,
   PausedEvent,
   Person,
   Traits,

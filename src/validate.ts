@@ -1,11 +1,13 @@
 import { FlameupError } from './errors'
-import type { Traits } from './types'
+import type { IdentifyOptions, Traits } from './types'
 
-/** A validated identify call as the API's body wants it. */
+/** A validated identify call as the API's body wants it, and the identity proof for the proxy. */
 export interface IdentifyCall {
   userId: string
   email?: string
   traits: Record<string, unknown>
+  /** Sent in the batch item for the proxy's identity check, never to the API (contract §6). */
+  userHash?: string
 }
 
 /** Most bytes of JSON one call may take (contract §3). */
@@ -15,7 +17,7 @@ export const MAX_CALL_BYTES = 32768
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 // A declaration, not an arrow: TypeScript narrows after a call only to a declared `never` function.
-function invalid(field: string, why: string): never {
+function invalid(field: string, why = 'is invalid'): never {
   throw new FlameupError('invalid_argument', field, field + ' ' + why)
 }
 
@@ -26,14 +28,16 @@ export const utf8Length = (text: string) => new TextEncoder().encode(text).lengt
  * Checks one identify call. Returns the call and its JSON (reused for the size check and the
  * unchanged-call hash, so identify does no second JSON pass), or throws a FlameupError.
  */
-export const validateIdentify = (userId: unknown, traits: unknown = {}): [IdentifyCall, string] => {
+export const validateIdentify = (userId: unknown, traits: unknown = {}, options?: IdentifyOptions): [IdentifyCall, string] => {
   if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || userId == 'undefined' || userId == 'null')
     invalid('userId', 'must be 1 to 255 characters, not blank, "undefined" or "null"')
   // A plain object: arrays, dates, class instances and null are not traits (null has no prototype to ask for: 0 stands in).
   if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits', 'must be a plain object')
   const { email, ...rest } = traits as Traits
-  if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) invalid('email', 'is invalid')
-  const call: IdentifyCall = { userId, email, traits: rest }
+  if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) invalid('email')
+  const userHash = options?.userHash
+  if (userHash !== undefined && typeof userHash != 'string') invalid('userHash', 'must be a string')
+  const call: IdentifyCall = { userId, email, traits: rest, userHash }
   // The replacer sees what JSON.stringify would silently drop (function, symbol) or throw on (bigint),
   // and notes its key; a cycle throws with no key noted.
   let bad = ''
