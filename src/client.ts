@@ -75,12 +75,11 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     // Known to the flusher at once, before the start-up read ends: a page closing now sends it (contract §4a).
     if (!optedOut) accepted.set(key, queued)
     await ready
-    if (optedOut) return accepted.delete(key), 'opted_out'
-    // Not accepted any more: a closing page's request got its final answer, there is nothing to store.
-    if (!accepted.has(key)) return 'queued'
-    if (queue._unchanged(queued, now)) return accepted.delete(key), 'skipped'
+    // Not accepted any more: opted out meanwhile, or a closing page's request got its final answer.
+    if (!accepted.delete(key) || optedOut) return optedOut ? 'opted_out' : 'queued'
+    if (queue._unchanged(queued, now)) return 'skipped'
+    // The queue knows it from here on (synchronously), and stores it.
     await queue._add(queued, key)
-    accepted.delete(key)
     flusher._schedule(Date.now() + settings.flushInterval)
     return 'queued'
   }

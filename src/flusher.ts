@@ -1,4 +1,4 @@
-import { judge } from './answers'
+import { createAnswers } from './answers'
 import type { Settings } from './config'
 import { watchPage } from './page'
 import { groupByUser, type createQueue, type Group, type QueuedCall } from './queue'
@@ -38,6 +38,17 @@ export const createFlusher = (
    * under their queue keys: a closing page sends them too (contract §4a). The client adds and removes them.
    */
   const accepted = new Map<string, QueuedCall>()
+  const apply = createAnswers(
+    settings,
+    queue,
+    emit,
+    // A call only accepted is announced too: identify then knows it was answered and stores nothing.
+    (key, final) => (inFlight.delete(key), final && (accepted.delete(key) || queue._known.has(key))),
+    () => {
+      if (!paused) emit('paused', { reason: 'unauthorized' })
+      paused = true
+    },
+  )
   /** What this page knows of the queue, grouped by user, without the groups in flight. */
   const sendable = () =>
     groupByUser(new Map([...queue._known, ...accepted])).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
@@ -63,21 +74,10 @@ export const createFlusher = (
     const [sent, bytes, answers] = sending
     carried += bytes
     sent.forEach((group) => group._entries.forEach(([key]) => inFlight.add(key)))
-    return answers.then(async (outcomes) => {
-        carried -= bytes
-        const [removed, updated, events, retryAt, pause] = judge(
-          sent,
-          outcomes,
-          paused,
-          // A call only accepted is announced too: identify then knows it was answered and stores nothing.
-          (key, final) => (inFlight.delete(key), final && (accepted.delete(key) || queue._known.has(key))),
-          settings,
-        )
-        paused = pause
-        await queue._settle(removed, updated)
-        events.forEach((event) => emit(...event))
-        return retryAt
-      })
+    return answers.then((outcomes) => {
+      carried -= bytes
+      return apply(sent, outcomes)
+    })
   }
 
   /**

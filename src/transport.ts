@@ -104,11 +104,11 @@ export const createTransport =
         answer[0] == 413 && to - from > 1
           ? Promise.all([batch(from, (to + from) >> 1), batch((to + from) >> 1, to)]).then((halves) => halves.flat())
           : sent.slice(from, to).map(({ messageId }): Outcome => {
-              // A whole-request answer (403, 413, 502...) applies to every call.
+              // A whole-request answer (401, 403, 502, a 413 for one call...) applies to every call.
               if (answer[0] != 200) return answer
               const results = answer[1]?.results
               // A 200 without this call's result is garbage: retry it.
-              const result = Array.isArray(results) && results.find((item) => item?.messageId == messageId)
+              const result = ([] as any[]).concat(results).find((item) => item?.messageId == messageId)
               // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
               return result ? [result.status, result.person ?? result.error, answer[2], true] : []
             }),
