@@ -17,6 +17,7 @@ export const MAX_CALL_BYTES = 32768
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 // A declaration, not an arrow: TypeScript narrows after a call only to a declared `never` function.
+// The message names the field; the rules are in the README (messages cost bytes in the script tag).
 function invalid(field: string, why = 'is invalid'): never {
   throw new FlameupError('invalid_argument', field, field + ' ' + why)
 }
@@ -30,13 +31,13 @@ export const utf8Length = (text: string) => new TextEncoder().encode(text).lengt
  */
 export const validateIdentify = (userId: unknown, traits: unknown = {}, options?: IdentifyOptions): [IdentifyCall, string] => {
   if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || userId == 'undefined' || userId == 'null')
-    invalid('userId', 'must be 1-255 characters, not blank, "undefined" or "null"')
+    invalid('userId')
   // A plain object: arrays, dates, class instances and null are not traits (null has no prototype to ask for: 0 stands in).
-  if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits', 'must be a plain object')
+  if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits')
   const { email, ...rest } = traits as Traits
   if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) invalid('email')
   const userHash = options?.userHash
-  if (userHash !== undefined && typeof userHash != 'string') invalid('userHash')
+  if (!['undefined', 'string'].includes(typeof userHash)) invalid('userHash')
   const call: IdentifyCall = { userId, email, traits: rest, userHash }
   // The replacer sees what JSON.stringify would silently drop (function, symbol) or throw on (bigint),
   // and notes its key; a cycle throws with no key noted.
@@ -48,7 +49,7 @@ export const validateIdentify = (userId: unknown, traits: unknown = {}, options?
       return value
     })
   } catch {
-    invalid('traits' + bad, 'is not JSON')
+    invalid('traits' + bad)
   }
   // Encoding is only needed near the limit: one UTF-16 unit is at most 3 bytes of UTF-8.
   if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) invalid('traits', 'are over 32 KB')
