@@ -63,6 +63,34 @@ describe('a page closing right after identify (login, then redirect)', () => {
     expect(events.delivered.map((event) => event.userId)).toEqual(['u1'])
   })
 
+  it('stores the call, and sends it again later, when that early request is answered with a retry', async () => {
+    let status = 503
+    const sent = stubFetch((request) => (status == 503 ? json({ error: 'Service Unavailable' }, 503) : proxy()(request)))
+    const flameup = client()
+    const events = record(flameup)
+    const identified = flameup.identify('u1', { plan: 'pro' })
+    window.dispatchEvent(new Event('pagehide'))
+    expect(await identified).toBe('queued')
+    expect((await queued()).map((call) => call.userId)).toEqual(['u1'])
+    status = 201
+    await flameup.flush()
+    expect(users(sent)).toEqual([['u1'], ['u1']])
+    expect(events.delivered.map((event) => event.userId)).toEqual(['u1'])
+    expect(await flameup.pending()).toBe(0)
+  })
+
+  it('sends nothing of a call made before optOut() on the same page, even before the start-up read ends', async () => {
+    const sent = stubFetch()
+    const flameup = client()
+    const identified = flameup.identify('u1', { plan: 'pro' })
+    const optedOut = flameup.optOut()
+    window.dispatchEvent(new Event('pagehide'))
+    expect(sent).toEqual([])
+    expect(await identified).toBe('opted_out')
+    await optedOut
+    expect(await queued()).toEqual([])
+  })
+
   it('sends calls replayed from the stub at once too (they are accepted synchronously)', async () => {
     const sent = stubFetch(() => new Promise<Response>(() => {}))
     const flameup = client()
