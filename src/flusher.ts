@@ -49,9 +49,11 @@ export const createFlusher = (
       paused = true
     },
   )
-  /** What this page knows of the queue, grouped by user, without the groups in flight. */
-  const sendable = () =>
-    groupByUser(new Map([...queue._known, ...accepted])).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
+  /**
+   * What this page knows of the queue, grouped by user, without the groups in flight. A call is
+   * never both accepted and known: identify moves it from one to the other in one step.
+   */
+  const sendable = () => groupByUser([...queue._known, ...accepted]).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
 
   /** Flushes at epoch ms `at` (at once if past), unless a flush is already due sooner. */
   const schedule = (at: number) => {
