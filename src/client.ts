@@ -1,16 +1,22 @@
 import { resolveConfig } from './config'
 import { createFlusher } from './flusher'
-import { hashOf, uuid } from './ids'
+import { hashOf, queueKey, uuid } from './ids'
 import { createLock } from './lock'
 import { createQueue } from './queue'
 import { openStore } from './store'
 import { createTransport } from './transport'
-import type { Flameup, FlameupConfig, FlameupEvents, Traits } from './types'
+import type { Flameup, FlameupConfig, FlameupEvents, IdentifyOptions, IdentifyResult, Traits } from './types'
 import { validateIdentify } from './validate'
 
 type Listener<T> = (payload: T) => void
 
 const OPT_OUT_KEY = 'optout'
+
+/**
+ * identify, and a fourth argument that is not part of `Flameup`: the epoch ms the call was made, as
+ * its `timestamp`. The script tag replays stub calls so.
+ */
+export type IdentifyAt = (userId: string, traits?: Traits, options?: IdentifyOptions, calledAt?: number) => Promise<IdentifyResult>
 
 /** Creates a Flameup client. Throws a `FlameupError` (`invalid_config`) for a bad config. */
 export const createFlameup = (config: FlameupConfig): Flameup => {
@@ -39,6 +45,7 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
   const store = openStore(settings.storage, log)
   const queue = createQueue(store, settings, ({ messageId, userId }, reason) => emit('dropped', { messageId, userId, reason }), log)
   const flusher = createFlusher(settings, queue, createTransport(settings), createLock(store, uuid()), emit, log)
+  const accepted = flusher._accepted
   let optedOut: boolean | undefined
 
   // Start-up reads the store once: consent, delivered hashes, and calls an earlier page left queued.
@@ -51,6 +58,7 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
 
   const setConsent = async (out: boolean) => {
     optedOut = out
+    if (out) accepted.clear()
     await ready
     // Stored as 1 or 0 (not deleted on opt-in): one write either way.
     await store._write([[OPT_OUT_KEY, +out]])
@@ -58,19 +66,26 @@ export const createFlameup = (config: FlameupConfig): Flameup => {
     if (out) await queue._settle((await queue._load())[0].map(([key]) => key), [])
   }
 
+  // Async, so that bad input rejects (at once, before any storage work) instead of throwing.
+  const identify: IdentifyAt = async (userId, traits, options, calledAt) => {
+    const now = Date.now()
+    const [call, json] = validateIdentify(userId, traits, options)
+    const queued = { ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash: hashOf(json) }
+    const key = queueKey(queued.messageId)
+    // Known to the flusher at once, before the start-up read ends: a page closing now sends it (contract §4a).
+    if (!optedOut) accepted.set(key, queued)
+    await ready
+    // Not accepted any more: opted out meanwhile, or a closing page's request got its final answer.
+    if (!accepted.delete(key) || optedOut) return optedOut ? 'opted_out' : 'queued'
+    if (queue._unchanged(queued, now)) return 'skipped'
+    // The queue knows it from here on (synchronously), and stores it.
+    await queue._add(queued, key)
+    flusher._schedule(Date.now() + settings.flushInterval)
+    return 'queued'
+  }
+
   return {
-    /** `calledAt` is internal: the script tag replays stub calls with the time they were made. */
-    // Async, so that bad input rejects (at once, before any storage work) instead of throwing.
-    identify: async (userId: string, traits?: Traits, calledAt?: number) => {
-      const now = Date.now()
-      const [call, json] = validateIdentify(userId, traits)
-      await ready
-      const queued = { ...call, messageId: uuid(), timestamp: new Date(calledAt || now).toISOString(), attempts: 0, nextAt: 0, hash: hashOf(json) }
-      if (optedOut) return log('opted out', userId)
-      if (queue._unchanged(queued, now)) return log('unchanged', userId)
-      await queue._add(queued)
-      flusher._schedule(Date.now() + settings.flushInterval)
-    },
+    identify,
     flush: () => ready.then(() => flusher._flush(true)),
     on,
     pending: () => ready.then(queue._load).then(([calls]) => calls.length),

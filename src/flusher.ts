@@ -1,8 +1,8 @@
-import { backoff } from './backoff'
+import { createAnswers } from './answers'
 import type { Settings } from './config'
 import { watchPage } from './page'
-import { DELIVERED, groupByUser, type createQueue, type Group } from './queue'
-import { ACCEPTED, KEEPALIVE_BUDGET, PAUSE, RETRY, verdictOf, type createTransport } from './transport'
+import { groupByUser, type createQueue, type Group, type QueuedCall } from './queue'
+import { KEEPALIVE_BUDGET, type createTransport } from './transport'
 import type { FlameupEvents } from './types'
 
 type Emit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E]) => void
@@ -14,7 +14,7 @@ type Emit = <E extends keyof FlameupEvents>(event: E, payload: FlameupEvents[E])
  * It also watches the page: back online it flushes, and a hidden page sends what it can.
  */
 export const createFlusher = (
-  { proxyUrl, flushInterval, maxAttempts, retryBaseDelay, retryMaxDelay }: Settings,
+  settings: Settings,
   queue: ReturnType<typeof createQueue>,
   transport: ReturnType<typeof createTransport>,
   lock: (task: () => Promise<unknown>) => Promise<boolean>,
@@ -28,10 +28,32 @@ export const createFlusher = (
   let paused = false
   let offline = false
   let closed = false
+  /** Bytes of this page's keepalive requests in flight: Chromium refuses one past 64 KiB in all (contract §4a). */
+  let carried = 0
+  const { proxyUrl, flushInterval } = settings
   /** Keys this page sent and has no answer for yet: a closing page must not send them twice. */
   const inFlight = new Set<string>()
-  /** What this page knows of the queue, grouped by user, without the groups in flight. */
-  const sendable = () => groupByUser(queue._known).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
+  /**
+   * Calls identify accepted and the store does not hold yet (it may still be reading at start-up),
+   * under their queue keys: a closing page sends them too (contract §4a). The client adds and removes them.
+   */
+  const accepted = new Map<string, QueuedCall>()
+  const apply = createAnswers(
+    settings,
+    queue,
+    emit,
+    // A call only accepted is announced too: identify then knows it was answered and stores nothing.
+    (key, final) => (inFlight.delete(key), final && (accepted.delete(key) || queue._known.has(key))),
+    () => {
+      if (!paused) emit('paused', { reason: 'unauthorized' })
+      paused = true
+    },
+  )
+  /**
+   * What this page knows of the queue, grouped by user, without the groups in flight. A call is
+   * never both accepted and known: identify moves it from one to the other in one step.
+   */
+  const sendable = () => groupByUser([...queue._known, ...accepted]).filter((group) => !group._entries.some(([key]) => inFlight.has(key)))
 
   /** Flushes at epoch ms `at` (at once if past), unless a flush is already due sooner. */
   const schedule = (at: number) => {
@@ -43,60 +65,21 @@ export const createFlusher = (
   }
 
   /**
-   * Sends the first groups that fit one request (nothing when none fits) and applies the answers:
-   * the store is updated first, then events go out, so a listener never hears of a call that a
-   * reload could still send. Answers the request's bytes, then the earliest retry time (Infinity
-   * when nothing is retried).
+   * Sends the first groups that fit one request (nothing when none fits; `closing`: only within the
+   * keepalive room left) and applies the answers: the store is updated first, then events go out,
+   * so a listener never hears of a call that a reload could still send. Answers the earliest retry
+   * time (Infinity when nothing is retried).
    */
-  const send = (groups: Group[], budget?: number) => {
-    const sending = transport(groups, budget)
+  const send = (groups: Group[], closing?: boolean) => {
+    const sending = transport(groups, KEEPALIVE_BUDGET - carried, closing)
     if (!sending) return
     const [sent, bytes, answers] = sending
+    carried += bytes
     sent.forEach((group) => group._entries.forEach(([key]) => inFlight.add(key)))
-    return [
-      bytes,
-      answers.then(async (outcomes) => {
-        const now = Date.now()
-        const removed: string[] = []
-        const updated: [string, unknown][] = []
-        const events: [keyof FlameupEvents, any][] = []
-        let retryAt = Infinity
-        outcomes.forEach(([status, body, retryAfter], i) => {
-          const { userId, hash, attempts: tried, _entries: entries } = sent[i]
-          const verdict = verdictOf(status)
-          const retry = verdict == RETRY
-          const delivered = verdict == ACCEPTED
-          const pause = verdict == PAUSE
-          const attempts = tried + 1
-          const nextAt = retry && attempts < maxAttempts && now + Math.min(retryAfter ?? backoff(tried, retryBaseDelay, retryMaxDelay), retryMaxDelay)
-          if (pause) {
-            if (!paused) events.push(['paused', { reason: 'unauthorized' }])
-            paused = true
-          } else if (nextAt) retryAt = Math.min(retryAt, nextAt)
-          else if (delivered) updated.push([DELIVERED + userId, [hash, now]])
-          for (const [key, call] of entries) {
-            inFlight.delete(key)
-            if (nextAt) updated.push([key, { ...call, attempts, nextAt }])
-            else if (!pause) {
-              // Only calls this page still knows are announced: a closing page and a flush may both get an answer.
-              if (queue._known.has(key))
-                events.push([
-                  delivered ? 'delivered' : 'dropped',
-                  {
-                    messageId: call.messageId,
-                    userId,
-                    ...(delivered ? { person: body } : { reason: retry ? 'max_attempts' : 'rejected', status, error: retry ? undefined : body }),
-                  },
-                ])
-              removed.push(key)
-            }
-          }
-        })
-        await queue._settle(removed, updated)
-        events.forEach((event) => emit(...event))
-        return retryAt
-      }),
-    ] as const
+    return answers.then((outcomes) => {
+      carried -= bytes
+      return apply(sent, outcomes)
+    })
   }
 
   /**
@@ -117,7 +100,7 @@ export const createFlusher = (
       const due = groups.filter((group) => group.nextAt <= now)
       if (due[0]) {
         fresh = false
-        const retryAt = await send(due)![1]
+        const retryAt = await send(due)!
         // Infinity schedules nothing.
         if (retryAt < Infinity) return schedule(retryAt)
       } else if (fresh) return schedule(Math.min(...groups.map((group) => group.nextAt)))
@@ -141,7 +124,7 @@ export const createFlusher = (
         if (!(await lock(rounds))) schedule(Date.now() + flushInterval)
       } while (again)
     })()
-      .catch((error) => log('flush failed', error))
+      .catch(log)
       .finally(() => (running = undefined)))
   }
 
@@ -155,12 +138,13 @@ export const createFlusher = (
     () => {
       if (!proxyUrl) return void flush()
       if (paused || closed || navigator.onLine === false) return
-      // Several batches may go, as long as together they stay within one keepalive budget.
-      for (let budget = KEEPALIVE_BUDGET, sending; (sending = send(sendable(), budget)); budget -= sending[0]) sending[1].catch(log)
+      // Several batches may go, as long as together with those in flight they stay within the keepalive budget.
+      for (let sending; (sending = send(sendable(), true)); ) sending.catch(log)
     },
   )
 
   return {
+    _accepted: accepted,
     _schedule: schedule,
     _flush: flush,
     _close: () => {

@@ -1,4 +1,4 @@
-import { createFlameup } from './client'
+import { createFlameup, type IdentifyAt } from './client'
 import type { Flameup, FlameupConfig } from './types'
 
 /** What dist/snippet.min.js leaves on `window.flameup`: calls recorded as [method, arguments, time]. */
@@ -21,8 +21,8 @@ const init = (config: FlameupConfig) => {
     const flameup = createFlameup(config)
     w.flameup = flameup
     for (const [method, args, calledAt] of calls.splice(0)) {
-      // A replayed identify keeps its time; the client has no `init`, so the recorded one is skipped.
-      if (method == 'identify') (flameup.identify as any)(args[0], args[1], calledAt).catch(console.error)
+      // A replayed identify keeps its options and its time (the internal fourth argument); the client has no `init`, so the recorded one is skipped.
+      if (method == 'identify') (flameup.identify as IdentifyAt)(args[0], args[1], args[2], calledAt).catch(console.error)
       else (flameup as any)[method]?.(...args)
     }
     return flameup

@@ -11,6 +11,8 @@ export type {
   FlameupProxyConfig,
   FlameupEventName,
   FlameupEvents,
+  IdentifyOptions,
+  IdentifyResult,
   PausedEvent,
   Person,
   Traits,

@@ -1,4 +1,3 @@
-import { queueKey } from './ids'
 import type { Settings } from './config'
 import type { Store } from './store'
 import type { DropReason } from './types'
@@ -113,8 +112,8 @@ export const createQueue = (
       return last?.[0] == hash && now - last[1] < DAY
     },
 
-    _add: (call: QueuedCall) => {
-      const key = queueKey(call.messageId)
+    /** `key` (queueKey): the client takes it at identify time, so a closing page can send the call before it is stored. */
+    _add: (call: QueuedCall, key: string) => {
       // A changed call is queued: until it is delivered, nothing about this user is unchanged.
       if (delivered.delete(call.userId)) dels.push(DELIVERED + call.userId)
       puts.push([key, call])

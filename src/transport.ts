@@ -3,8 +3,11 @@ import type { Settings } from './config'
 import type { Group } from './queue'
 import { utf8Length } from './validate'
 
-/** What the server said about one group: status, then the person or the API's error body, then Retry-After in ms. No status: no answer at all. */
-export type Outcome = [status?: number, body?: any, retryAfter?: number]
+/**
+ * What the server said about one group: status, then the person or the API's error body, then
+ * Retry-After in ms, then whether the status is the group's own item in a proxy answer. No status: no answer at all.
+ */
+export type Outcome = [status?: number, body?: any, retryAfter?: number, item?: boolean]
 
 /** Verdicts, small numbers so that the bundle compares constants. */
 export const ACCEPTED = 0
@@ -12,11 +15,15 @@ export const REJECTED = 1
 export const RETRY = 2
 export const PAUSE = 3
 
-/** Contract §4 in one place: what a status (0 for no answer at all) means for a queued call. */
-export const verdictOf = (status = 0) =>
+/**
+ * Contract §4 and §4a in one place: what a status (0 for no answer at all) means for a queued call.
+ * `item`: the status is one item's in a proxy answer, where 403 is the proxy refusing that call's
+ * identity (a drop), while 401 still means the API refused the proxy's key (a pause).
+ */
+export const verdictOf = (status = 0, item?: boolean) =>
   status >= 200 && status < 300
     ? ACCEPTED
-    : status == 401 || status == 403
+    : status == 401 || (status == 403 && !item)
       ? PAUSE
       : status >= 400 && status < 500 && status != 408 && status != 429
         ? REJECTED
@@ -43,18 +50,24 @@ const post = async (url: string, init: RequestInit): Promise<Outcome> => {
   }
 }
 
-/** One request sent: the groups it carries (the first of those given), its bytes, and one outcome per group. */
+/**
+ * One request sent: the groups it carries (the first of those given), its keepalive bytes (0 when
+ * it went without keepalive), and one outcome per group.
+ */
 export type Sending = [sent: Group[], bytes: number, answers: Promise<Outcome[]>]
 
 /**
  * Sends a request for the first groups of the list. Proxy mode: one batch of at most `batchSize`
- * calls within `budget` bytes, always keepalive and CORS-simple, so the same request serves a
- * closing page; nothing when not even the first call fits. Direct mode: one request per call,
- * `batchSize` at once.
+ * calls and KEEPALIVE_BUDGET bytes, keepalive when it fits the `room` left by this page's
+ * keepalive requests in flight (Chromium refuses a keepalive request past 64 KiB in all), and
+ * always CORS-simple, so the same request serves a closing page. `closing`: only what fits the
+ * room goes, nothing when not even the first call fits. A whole-request 413 (the proxy or a gateway
+ * before it found the body too large) splits the batch in halves, sent again, down to single calls
+ * (contract §4a). Direct mode: one request per call, `batchSize` at once.
  */
 export const createTransport =
   ({ proxyUrl, batchSize, _peopleUrl, apiKey }: Settings) =>
-  (groups: Group[], budget = KEEPALIVE_BUDGET): Sending | undefined => {
+  (groups: Group[], room = KEEPALIVE_BUDGET, closing?: boolean): Sending | undefined => {
     let sent = groups.slice(0, batchSize)
     if (!proxyUrl)
       return [
@@ -72,31 +85,33 @@ export const createTransport =
       ]
     const parts: string[] = []
     let bytes = ENVELOPE
-    for (const { messageId, userId, email, traits, timestamp } of sent) {
-      const part = JSON.stringify({ messageId, userId, email, traits, timestamp })
+    for (const { messageId, userId, email, traits, timestamp, userHash } of sent) {
+      // userHash is for the proxy's identity check only: the direct-mode body above never has it.
+      const part = JSON.stringify({ messageId, userId, email, traits, timestamp, userHash })
       const size = utf8Length(part) + 1
       // A user's merged calls can outgrow the whole budget: alone in a flush's batch it still goes,
       // without keepalive, rather than block the queue. A closing page sends only what fits.
-      if (bytes + size > budget && (parts[0] || budget < KEEPALIVE_BUDGET)) break
+      if (bytes + size > (closing ? room : KEEPALIVE_BUDGET) && (parts[0] || closing)) break
       parts.push(part)
       bytes += size
     }
     sent = sent.slice(0, parts.length)
-    if (parts[0])
-      return [
-        sent,
-        bytes,
-        // A string body goes as text/plain: no preflight, and keepalive lets it outlive the page.
-        post(proxyUrl, { body: '{"batch":[' + parts + '],"sentAt":"' + new Date().toISOString() + '"}', keepalive: bytes <= budget }).then((answer) =>
-          sent.map(({ messageId }): Outcome => {
-            // A whole-request answer (403, 413, 502...) applies to every call.
-            if (answer[0] != 200) return answer
-            const results = answer[1]?.results
-            // A 200 without this call's result is garbage: retry it.
-            const result = Array.isArray(results) && results.find((item) => item?.messageId == messageId)
-            // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
-            return result ? [result.status, result.person ?? result.error, answer[2]] : []
-          }),
-        ),
-      ]
+    const keepalive = bytes <= room
+    /** Posts the calls from..to (a string body goes as text/plain: no preflight; keepalive lets it outlive the page). */
+    const batch = (from: number, to: number): Promise<Outcome[]> =>
+      post(proxyUrl, { body: '{"batch":[' + parts.slice(from, to) + '],"sentAt":"' + new Date().toISOString() + '"}', keepalive }).then((answer) =>
+        // Too large for the proxy or a gateway: each half again (a single call too large alone is rejected).
+        answer[0] == 413 && to - from > 1
+          ? Promise.all([batch(from, (to + from) >> 1), batch((to + from) >> 1, to)]).then((halves) => halves.flat())
+          : sent.slice(from, to).map(({ messageId }): Outcome => {
+              // A whole-request answer (401, 403, 502, a 413 for one call...) applies to every call.
+              if (answer[0] != 200) return answer
+              const results = answer[1]?.results
+              // A 200 without this call's result is garbage: retry it.
+              const result = ([] as any[]).concat(results).find((item) => item?.messageId == messageId)
+              // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
+              return result ? [result.status, result.person ?? result.error, answer[2], true] : []
+            }),
+      )
+    if (parts[0]) return [sent, keepalive ? bytes : 0, batch(0, parts.length)]
   }

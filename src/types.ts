@@ -84,6 +84,24 @@ export interface Traits {
   [key: string]: unknown
 }
 
+/** The third argument of `identify`. */
+export interface IdentifyOptions {
+  /**
+   * The identity proof your server computed for this `userId`: lowercase hex HMAC-SHA256 of the
+   * `userId`, keyed with the proxy's `identitySecret` (contract §6). Stored with the call and sent to
+   * the proxy in the batch item; never sent to the API. A call the proxy refuses is dropped
+   * (`rejected`, status 403). Not a string: `FlameupError` `invalid_argument`, field `userHash`.
+   */
+  userHash?: string
+}
+
+/**
+ * What `identify` resolves with: `'queued'` once the call is durably stored (or already answered),
+ * `'skipped'` when it equals the last call delivered for that user in the past 24 hours,
+ * `'opted_out'` while the browser is opted out (contract §3).
+ */
+export type IdentifyResult = 'queued' | 'skipped' | 'opted_out'
+
 /** The person object the Flameup API answers with. */
 export interface Person {
   id: string
@@ -138,10 +156,11 @@ export type FlameupEventName = keyof FlameupEvents
 
 export interface Flameup {
   /**
-   * Validates the call and queues it durably. Resolves once it is stored; rejects with a
-   * `FlameupError` (`invalid_argument`) on bad input, queueing nothing.
+   * Validates the call and queues it durably; a page closing meanwhile still sends it. Resolves
+   * with an {@link IdentifyResult} (`'queued'` once stored); rejects with a `FlameupError`
+   * (`invalid_argument`, `field`) on bad input, queueing nothing.
    */
-  identify(userId: string, traits?: Traits): Promise<void>
+  identify(userId: string, traits?: Traits, options?: IdentifyOptions): Promise<IdentifyResult>
   /** Sends everything due now. Resolves when the queue is empty or what is left waits on backoff. */
   flush(): Promise<void>
   /** Listens to an event; returns a function that stops listening. */

@@ -1,11 +1,13 @@
 import { FlameupError } from './errors'
-import type { Traits } from './types'
+import type { IdentifyOptions, Traits } from './types'
 
-/** A validated identify call as the API's body wants it. */
+/** A validated identify call as the API's body wants it, and the identity proof for the proxy. */
 export interface IdentifyCall {
   userId: string
   email?: string
   traits: Record<string, unknown>
+  /** Sent in the batch item for the proxy's identity check, never to the API (contract §6). */
+  userHash?: string
 }
 
 /** Most bytes of JSON one call may take (contract §3). */
@@ -15,7 +17,8 @@ export const MAX_CALL_BYTES = 32768
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 // A declaration, not an arrow: TypeScript narrows after a call only to a declared `never` function.
-function invalid(field: string, why: string): never {
+// The message names the field; the rules are in the README (messages cost bytes in the script tag).
+function invalid(field: string, why = 'is invalid'): never {
   throw new FlameupError('invalid_argument', field, field + ' ' + why)
 }
 
@@ -26,14 +29,16 @@ export const utf8Length = (text: string) => new TextEncoder().encode(text).lengt
  * Checks one identify call. Returns the call and its JSON (reused for the size check and the
  * unchanged-call hash, so identify does no second JSON pass), or throws a FlameupError.
  */
-export const validateIdentify = (userId: unknown, traits: unknown = {}): [IdentifyCall, string] => {
+export const validateIdentify = (userId: unknown, traits: unknown = {}, options?: IdentifyOptions): [IdentifyCall, string] => {
   if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || userId == 'undefined' || userId == 'null')
-    invalid('userId', 'must be 1 to 255 characters, not blank, "undefined" or "null"')
+    invalid('userId')
   // A plain object: arrays, dates, class instances and null are not traits (null has no prototype to ask for: 0 stands in).
-  if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits', 'must be a plain object')
+  if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits')
   const { email, ...rest } = traits as Traits
-  if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) invalid('email', 'is invalid')
-  const call: IdentifyCall = { userId, email, traits: rest }
+  if (email !== undefined && !(typeof email == 'string' && EMAIL.test(email))) invalid('email')
+  const userHash = options?.userHash
+  if (!['undefined', 'string'].includes(typeof userHash)) invalid('userHash')
+  const call: IdentifyCall = { userId, email, traits: rest, userHash }
   // The replacer sees what JSON.stringify would silently drop (function, symbol) or throw on (bigint),
   // and notes its key; a cycle throws with no key noted.
   let bad = ''
@@ -44,9 +49,9 @@ export const validateIdentify = (userId: unknown, traits: unknown = {}): [Identi
       return value
     })
   } catch {
-    invalid('traits' + bad, 'cannot be sent as JSON')
+    invalid('traits' + bad)
   }
   // Encoding is only needed near the limit: one UTF-16 unit is at most 3 bytes of UTF-8.
-  if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) invalid('traits', 'make the call over 32 KB')
+  if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) invalid('traits', 'are over 32 KB')
   return [call, json]
 }

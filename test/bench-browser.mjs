@@ -1,5 +1,6 @@
 // Delivery figures measured in real headless Chromium through the built script tag and proxy,
-// against the API stand-in: requests per page view, and a chaos run. Not a test: it prints.
+// against the API stand-in: requests per page view, a chaos run, and calls lost when the page
+// navigates right after identify. Not a test: it prints.
 // `node test/bench-browser.mjs` runs both; test/bench.mjs may import the two functions.
 // Only built files (dist/) and .mjs are imported, so bare Node runs it.
 import { pathToFileURL } from 'node:url'
@@ -101,6 +102,46 @@ export async function benchChaos({ calls = 500, tabs = 4, waves = 5, failRate = 
   }
 }
 
+/**
+ * Login then redirect (issue 9, input 1): `loads` fresh loads, each on a new origin (so IndexedDB is
+ * created from nothing, as in a fresh profile), of the script tag with data-proxy-url running
+ * `flameup.identify(id, {plan: 'pro'}); location.replace('/other')` in one task, not awaited.
+ * A call counts as lost when neither that page sent it nor the next page of its origin did (what
+ * was stored). Target: 0 lost.
+ */
+export async function benchNavigateAfterIdentify({ loads = 100 } = {}) {
+  const browser = await launchChromium()
+  const origins = []
+  try {
+    const page = browser.context.pages()[0] || (await browser.context.newPage())
+    for (let load = 0; load < loads; load++) {
+      const harness = await startHarness({ seed: load + 1 })
+      const userId = 'login_' + load
+      origins.push([harness, userId])
+      await page.goto(harness.tagUrl({ proxyUrl: '/flameup' }, `flameup.identify(${JSON.stringify(userId)}, { plan: 'pro' }); location.replace('/other')`))
+      await page.waitForURL(harness.otherUrl, { timeout: 10 * SECOND })
+    }
+    const missing = () => origins.filter(([harness, userId]) => !harness.accepted().some((entry) => entry.userId == userId))
+    await waitFor(missing, (left) => left.length == 0, { timeout: 10 * SECOND, interval: 100 })
+    const sentByClosingPage = loads - missing().length
+    for (const [harness] of missing()) await gotoReady(page, harness.tagUrl())
+    await waitFor(missing, (left) => left.length == 0, { timeout: 10 * SECOND, interval: 100 })
+    return {
+      loads,
+      sentByClosingPage,
+      lost: missing().length,
+      duplicated: origins.filter(([harness]) => harness.duplicates().userIds.length > 0).length,
+    }
+  } finally {
+    await browser.close()
+    for (const [harness] of origins) await harness.close()
+  }
+}
+
+export const formatNavigateAfterIdentify = (result) =>
+  `calls lost when the page navigates right after identify: ${result.lost} of ${result.loads} fresh loads (target 0); ` +
+  `${result.sentByClosingPage} sent by the closing page itself, the rest by the next page; ${result.duplicated} duplicated`
+
 export const formatRequestsPerPageView = (views) =>
   `requests per page view: ${views.views} page views of one signed-in user, traits changed once -> ` +
   `${views.proxyRequests} requests to the proxy (target 2), ${views.apiCalls} calls at the API`
@@ -119,5 +160,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   }, 240 * SECOND)
   console.log(formatRequestsPerPageView(await benchRequestsPerPageView()))
   console.log(formatChaos(await benchChaos()))
+  console.log(formatNavigateAfterIdentify(await benchNavigateAfterIdentify()))
   clearTimeout(watchdog)
 }

@@ -89,6 +89,21 @@ describe('script tag (src/global.ts)', () => {
     expect(delivered).toEqual(['u_1', 'u_2'])
   })
 
+  it('replays identify with its options (userHash) and its original time, and resolves what the client does', async () => {
+    const sent = stubFetch()
+    await runSnippet()
+    w.flameup.init({ proxyUrl: '/flameup' })
+    w.flameup.identify('u_1', { plan: 'pro' }, { userHash: 'ab12' })
+    vi.setSystemTime(T0 + 60_000)
+    await loadScript()
+    await w.flameup.flush()
+    expect(items(sent)).toEqual([expect.objectContaining({ userId: 'u_1', userHash: 'ab12', timestamp: new Date(T0).toISOString() })])
+    // After load, window.flameup.identify is the client's own: the third argument is the options object.
+    expect(await w.flameup.identify('u_2', {}, { userHash: 'cd34' })).toBe('queued')
+    await w.flameup.flush()
+    expect(items(sent)[1]).toMatchObject({ userId: 'u_2', userHash: 'cd34', timestamp: new Date(T0 + 60_000).toISOString() })
+  })
+
   it('makes window.flameup the object createFlameup returns', async () => {
     await runSnippet()
     const stub = w.flameup

@@ -46,6 +46,17 @@ describe('verdictOf (contract §4, row by row)', () => {
     expect(verdictOf(status)).toBe(verdict)
   })
 
+  // Contract §4a: inside a proxy answer, 403 is the proxy refusing that call's identity.
+  it.each([
+    [403, REJECTED],
+    [401, PAUSE],
+    [201, ACCEPTED],
+    [400, REJECTED],
+    [429, RETRY],
+  ] as const)("an item's %i in a proxy answer -> %s", (status, verdict) => {
+    expect(verdictOf(status, true)).toBe(verdict)
+  })
+
   it('retries when there was no answer at all (network error)', () => {
     expect(verdictOf()).toBe(RETRY)
     expect(verdictOf(undefined)).toBe(RETRY)

@@ -12,6 +12,8 @@ import {
   type FlameupErrorCode,
   type FlameupEventName,
   type FlameupEvents,
+  type IdentifyOptions,
+  type IdentifyResult,
   type PausedEvent,
   type Person,
   type Traits,
@@ -84,7 +86,7 @@ describe('createFlameup', () => {
 describe('Flameup', () => {
   it('has the methods of the contract', () => {
     expectTypeOf<keyof Flameup>().toEqualTypeOf<'identify' | 'flush' | 'on' | 'pending' | 'optOut' | 'optIn' | 'close'>()
-    expectTypeOf(flameup.identify).toEqualTypeOf<(userId: string, traits?: Traits) => Promise<void>>()
+    expectTypeOf(flameup.identify).toEqualTypeOf<(userId: string, traits?: Traits, options?: IdentifyOptions) => Promise<IdentifyResult>>()
     expectTypeOf(flameup.flush).toEqualTypeOf<() => Promise<void>>()
     expectTypeOf(flameup.pending).toEqualTypeOf<() => Promise<number>>()
     expectTypeOf(flameup.optOut).toEqualTypeOf<() => Promise<void>>()
@@ -105,6 +107,19 @@ describe('Flameup', () => {
     flameup.identify('u_1', { email: 42 })
     // @ts-expect-error first_name is a string
     flameup.identify('u_1', { first_name: true })
+  })
+
+  it("identify takes { userHash } as its third argument and resolves with what became of the call", () => {
+    flameup.identify('u_1', {}, { userHash: 'ab12' })
+    flameup.identify('u_1', undefined, {})
+    expectTypeOf<IdentifyResult>().toEqualTypeOf<'queued' | 'skipped' | 'opted_out'>()
+    expectTypeOf<IdentifyOptions>().toEqualTypeOf<{ userHash?: string }>()
+    // @ts-expect-error userHash is a string
+    flameup.identify('u_1', {}, { userHash: 42 })
+    // @ts-expect-error the third argument is the options object, not a time
+    flameup.identify('u_1', {}, Date.now())
+    // @ts-expect-error no fourth argument in the public type
+    flameup.identify('u_1', {}, {}, 1)
   })
 
   it('types each event payload', () => {

@@ -24,12 +24,14 @@ export const newProfile = () => mkdtempSync(join(tmpdir(), 'flameup-chromium-'))
 /**
  * Starts headless Chromium on a profile directory. A persistent context keeps IndexedDB on disk
  * across reloads, tabs and restarts, as for a real user. `args` adds flags to the required ones.
+ * `bfcache`: keeps the back/forward cache on (Playwright turns it off by default).
  */
-export const launchChromium = async (profile = newProfile(), { keepProfile = false, args = [] } = {}) => {
+export const launchChromium = async (profile = newProfile(), { keepProfile = false, args = [], bfcache = false } = {}) => {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: [...FLAGS, ...args],
+    ignoreDefaultArgs: bfcache ? ['--disable-back-forward-cache'] : undefined,
   })
   return {
     context,

@@ -51,6 +51,7 @@ export interface Harness {
   origin: string
   proxyRequests: ProxyRequest[]
   pageUrl(config?: Record<string, unknown>, calls?: unknown[][]): string
+  tagUrl(dataset?: Record<string, string>, code?: string): string
   otherUrl: string
   accepted(): ApiRequest[]
   deliveredUsers(): number
@@ -66,6 +67,7 @@ export declare function startHarness(options?: {
   workspaceId?: string
   seed?: number
   upstreamLatency?: [number, number]
+  maxBody?: number
 }): Promise<Harness>
 
 export declare function startCli(options: {

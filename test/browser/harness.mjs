@@ -43,6 +43,27 @@ const page = (config, calls) => `<!doctype html>
 <script async src="/flameup.min.js"></script>
 `
 
+/**
+ * A page with the script tag alone (no stub), initialised from `data-*` attributes, then running
+ * `code` inline right after it loads. Cacheable (no `no-store`), so the back/forward cache may keep it.
+ */
+const tagPage = (dataset, code) => `<!doctype html>
+<meta charset="utf-8">
+<title>flameup script tag</title>
+<script>
+  window.__events = []
+  addEventListener('pageshow', (e) => (window.__restored = e.persisted))
+  addEventListener('unhandledrejection', (e) => console.error(${json(PAGE_ERROR_MARK)} + ' unhandledrejection: ' + (e.reason && e.reason.stack || e.reason)))
+</script>
+<script src="/flameup.min.js" ${Object.entries(dataset)
+  .map(([name, value]) => 'data-' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()) + '="' + String(value).replace(/"/g, '&quot;') + '"')
+  .join(' ')}></script>
+<script>
+  for (const name of ['delivered', 'dropped', 'paused']) flameup.on(name, (e) => __events.push([name, e]))
+  ${code}
+</script>
+`
+
 const OTHER = '<!doctype html><meta charset="utf-8"><title>another page</title><p>No SDK here.</p>'
 
 /** The Fetch Request for a node:http request: full URL, method, headers and the buffered body. */
@@ -96,8 +117,9 @@ const countBy = (entries, key) => {
 /**
  * Starts the stand-in and the page server. `upstreamLatency: [min, max]` makes the in-process
  * proxy wait a seeded random time before each API call (the stand-in only knows a fixed latency).
+ * `maxBody`: a gateway before the proxies that answers 413 to bodies over that many bytes.
  */
-export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_ID, seed = 1, upstreamLatency } = {}) {
+export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_ID, seed = 1, upstreamLatency, maxBody = Infinity } = {}) {
   const api = await startApi({ host: '127.0.0.1', port: 0, apiKey, workspaceId, seed })
   const { createProxyHandler } = await import(pathToFileURL(DIST + 'proxy.mjs').href)
   const latencyRand = mulberry32(seed + 1)
@@ -124,8 +146,10 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
         const request = await toFetchRequest(req, origin)
         const entry = { path: url.pathname, method: request.method, at: Date.now(), messageIds: [], status: null }
         proxyRequests.push(entry)
-        if (request.method == 'POST') entry.messageIds = messageIdsOf(await request.clone().text())
-        const response = await proxy(request)
+        let body = ''
+        if (request.method == 'POST') entry.messageIds = messageIdsOf((body = await request.clone().text()))
+        const response =
+          Buffer.byteLength(body) > maxBody ? new Response('Payload Too Large', { status: 413, headers: { 'Access-Control-Allow-Origin': '*' } }) : await proxy(request)
         entry.status = response.status
         return await writeFetchResponse(response, res)
       }
@@ -134,6 +158,11 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
         const calls = JSON.parse(url.searchParams.get('calls') || '[]')
         res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
         return res.end(page(config, calls))
+      }
+      if (url.pathname == '/tag') {
+        const dataset = JSON.parse(url.searchParams.get('dataset') || '{}')
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+        return res.end(tagPage(dataset, url.searchParams.get('code') || ''))
       }
       if (url.pathname == '/flameup.min.js') {
         res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store' })
@@ -163,6 +192,9 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
     /** The test page, initialised with `config` (default FAST), then running `calls` through the stub. */
     pageUrl: (config = FAST, calls = []) =>
       origin + '/page?config=' + encodeURIComponent(JSON.stringify(config)) + '&calls=' + encodeURIComponent(JSON.stringify(calls)),
+    /** The script-tag page (no stub) with `data-*` attributes from `dataset`, running `code` inline after the tag. */
+    tagUrl: (dataset = { proxyUrl: '/flameup' }, code = '') =>
+      origin + '/tag?dataset=' + encodeURIComponent(JSON.stringify(dataset)) + '&code=' + encodeURIComponent(code),
     otherUrl: origin + '/other',
     accepted,
     /** Distinct userIds the API accepted. */
