@@ -6,13 +6,18 @@ const LEASE_TTL = 60000
 
 /**
  * Runs `task` while no other tab of the origin flushes. Web Locks queue us behind the holder and
- * release on tab death; without them a lease record in the store expires instead. Resolves to
+ * release on tab death; without usable ones a lease record in the store expires instead. Resolves to
  * false when the lease is held elsewhere and the task did not run.
  */
 export const createLock = (store: Store, owner: string) => async (task: () => Promise<unknown>) => {
-  if (navigator.locks) {
-    await navigator.locks.request('flameup-flush', task)
+  let started
+  try {
+    await navigator.locks.request('flameup-flush', () => (started = task()))
     return true
+  } catch (error) {
+    // The task's own failure is the caller's; Web Locks missing, throwing or rejecting (a
+    // sandboxed iframe's SecurityError, contract §4a) mean the lease instead.
+    if (started) throw error
   }
   // Read and take the lease in one transaction: two tabs can never both see it free.
   const now = Date.now()

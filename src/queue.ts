@@ -2,7 +2,7 @@ import { queueKey } from './ids'
 import type { Settings } from './config'
 import type { Store } from './store'
 import type { DropReason } from './types'
-import type { IdentifyCall } from './validate'
+import { MAX_CALL_BYTES, utf8Length, type IdentifyCall } from './validate'
 
 /** One identify call as stored in IndexedDB. Field names are hand-written: they outlive releases. */
 export interface QueuedCall extends IdentifyCall {
@@ -30,24 +30,37 @@ export interface Group extends QueuedCall {
 const DAY = 864e5
 const WEEK = 7 * DAY
 
-/** Groups calls by user in queue order: nothing is reordered, and later values win. */
+/**
+ * Groups calls by user in queue order: a user's calls are never reordered, and later values win.
+ * A merge that would go over 32 KB of JSON is not made (the proxy would refuse it, contract
+ * §4a): the group so far stays as it is, and the call starts the user's next group, which waits
+ * (nextAt Infinity) until the earlier one is answered, so the later values still land last.
+ */
 export const groupByUser = (entries: Iterable<Entry>): Group[] => {
   const byUser = new Map<string, Group>()
   for (const entry of entries) {
     const call = entry[1]
     // A user's first call merges with itself.
-    const older: QueuedCall & Partial<Group> = byUser.get(call.userId) || call
+    let older: QueuedCall & Partial<Group> = byUser.get(call.userId) || call
     // Keeps the newest call's id, time and hash (the last call delivered is the newest one). A group
     // waits for the latest retry time of its calls, so a backoff is never skipped, and counts the
     // attempts of its most tried call. Setting a key again keeps its place in the map.
-    byUser.set(call.userId, {
+    let group: any = {
       ...call,
       email: call.email ?? older.email,
       traits: { ...older.traits, ...call.traits },
       attempts: Math.max(older.attempts, call.attempts),
       nextAt: Math.max(older.nextAt, call.nextAt),
-      _entries: [...(older._entries || []), entry],
-    })
+    }
+    // Measured with the group's other fields, so a little short of what identify() allows. The
+    // earlier group moves under the call's key: the order between users does not matter.
+    if (older._entries && utf8Length(JSON.stringify(group)) > MAX_CALL_BYTES) {
+      byUser.delete(call.userId)
+      byUser.set(entry[0], older as Group)
+      group = { ...(older = call), nextAt: Infinity }
+    }
+    group._entries = [...(older._entries || []), entry]
+    byUser.set(call.userId, group)
   }
   return [...byUser.values()]
 }
@@ -64,7 +77,7 @@ export const DELIVERED = 'd'
  */
 export const createQueue = (
   store: Store,
-  { maxQueueSize }: Settings,
+  { maxQueueSize, retryMaxDelay }: Settings,
   drop: (call: QueuedCall, reason: DropReason) => void,
   log: (...args: unknown[]) => void,
 ) => {
@@ -80,6 +93,7 @@ export const createQueue = (
     const now = Date.now()
     const meta: Record<string, unknown> = {}
     const doomed: string[] = []
+    const fixed: Entry[] = []
     const stored = await store._all()
     known.clear()
     for (const [key, value] of stored)
@@ -87,10 +101,14 @@ export const createQueue = (
       else if (key[0] != 'q') meta[key] = value
       // A call without numeric attempts and nextAt would never be due and would hold back its user's later calls.
       else if (!(typeof value?.messageId == 'string' && typeof value.userId == 'string' && value.traits && value.attempts >= 0 && value.nextAt >= 0)) {
-        log('corrupt record removed', key)
+        log('corrupt record', key)
         doomed.push(key)
-      } else if (Date.parse(value.timestamp) > now - WEEK) known.set(key, value)
-      else {
+      } else if (Date.parse(value.timestamp) > now - WEEK) {
+        // A retry time set while the clock ran fast counts as now + retryMaxDelay, and is stored so:
+        // it must not move on at every read (contract §4a).
+        if (value.nextAt > now + retryMaxDelay) fixed.push([key, value]), (value.nextAt = now + retryMaxDelay)
+        known.set(key, value)
+      } else {
         drop(value, 'expired')
         doomed.push(key)
       }
@@ -100,7 +118,7 @@ export const createQueue = (
       doomed.push(key)
       known.delete(key)
     }
-    if (doomed[0]) await store._write([], doomed)
+    if (doomed[0] || fixed[0]) await store._write(fixed, doomed)
     return [[...known], meta]
   }
 
