@@ -1,7 +1,7 @@
 // `npm run bench`: every figure we promise, printed, never asserted (targets live here, not in tests).
 //   1. bytes of every dist file (min, gzip -9, brotli -q 11)
 //   2. identify side by side with the peers in headless Chromium (bench/peers.mjs)
-//   3. requests per page view and a chaos run in Chromium (test/bench-browser.mjs)
+//   3. requests per page view and two chaos runs in Chromium, the second with IndexedDB faults (test/bench-browser.mjs)
 //   4. a load run against the proxy CLI (test/bench-proxy.mjs)
 // `npm run bench -- sizes` (or peers, browser, proxy) runs only those parts.
 import { readFileSync, readdirSync } from 'node:fs'
@@ -34,6 +34,8 @@ if (wanted('browser')) {
   const { benchRequestsPerPageView, benchChaos, formatRequestsPerPageView, formatChaos } = await import('./bench-browser.mjs')
   console.log(formatRequestsPerPageView(await benchRequestsPerPageView()))
   console.log(formatChaos(await benchChaos()))
+  const { benchChaosStorage, formatChaosStorage } = await import('./bench-browser.mjs')
+  console.log(formatChaosStorage(await benchChaosStorage()))
 }
 
 if (wanted('proxy')) {
