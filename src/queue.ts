@@ -25,42 +25,38 @@ export type Entry = [key: string, call: QueuedCall]
  */
 export interface Group extends QueuedCall {
   _entries: Entry[]
+  /** Set when the next call would take it over 32 KB: the user's later calls wait for a later round. */
+  _full?: 1
 }
 
 const DAY = 864e5
 const WEEK = 7 * DAY
 
 /**
- * Groups calls by user in queue order: a user's calls are never reordered, and later values win.
- * A merge that would go over 32 KB of JSON is not made (the proxy would refuse it, contract
- * §4a): the group so far stays as it is, and the call starts the user's next group, which waits
- * (nextAt Infinity) until the earlier one is answered, so the later values still land last.
+ * Groups calls by user in queue order: nothing is reordered, and later values win. A merge that
+ * would go over 32 KB of JSON is not made (the proxy would refuse it, contract §4a): the group is
+ * full, and the user's later calls wait until it is answered, then go as a group of their own.
  */
 export const groupByUser = (entries: Iterable<Entry>): Group[] => {
   const byUser = new Map<string, Group>()
   for (const entry of entries) {
     const call = entry[1]
     // A user's first call merges with itself.
-    let older: QueuedCall & Partial<Group> = byUser.get(call.userId) || call
+    const older: QueuedCall & Partial<Group> = byUser.get(call.userId) || call
     // Keeps the newest call's id, time and hash (the last call delivered is the newest one). A group
     // waits for the latest retry time of its calls, so a backoff is never skipped, and counts the
     // attempts of its most tried call. Setting a key again keeps its place in the map.
-    let group: any = {
+    const group: any = !older._full && {
       ...call,
       email: call.email ?? older.email,
       traits: { ...older.traits, ...call.traits },
       attempts: Math.max(older.attempts, call.attempts),
       nextAt: Math.max(older.nextAt, call.nextAt),
     }
-    // Measured with the group's other fields, so a little short of what identify() allows. The
-    // earlier group moves under the call's key: the order between users does not matter.
-    if (older._entries && utf8Length(JSON.stringify(group)) > MAX_CALL_BYTES) {
-      byUser.delete(call.userId)
-      byUser.set(entry[0], older as Group)
-      group = { ...(older = call), nextAt: Infinity }
-    }
-    group._entries = [...(older._entries || []), entry]
-    byUser.set(call.userId, group)
+    // Measured with the group's other fields, so a little short of what identify() allows.
+    if (group)
+      if (older._entries && utf8Length(JSON.stringify(group)) > MAX_CALL_BYTES) older._full = 1
+      else byUser.set(call.userId, ((group._entries = [...(older._entries || []), entry]), group))
   }
   return [...byUser.values()]
 }

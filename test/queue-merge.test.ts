@@ -21,23 +21,23 @@ describe('groupByUser: the 32 KB limit', () => {
     expect(groups[0].traits).toEqual({ a: 1, b: 2 })
   })
 
-  it('does not merge two 20 KB calls: two groups, each under 32 KB, the later one waiting for the earlier', () => {
+  it("does not merge two 20 KB calls: the first goes alone, the user's later call waits for a later round", () => {
     const first = entry('m_1', { notes_a: 'a'.repeat(20000) })
     const second = entry('m_1', { notes_b: 'b'.repeat(20000) })
     const groups = groupByUser([first, second])
-    expect(groups.map((group) => group._entries)).toEqual([[first], [second]])
-    expect(groups.map((group) => Object.keys(group.traits))).toEqual([['notes_a'], ['notes_b']])
-    expect(groups.map((group) => group.nextAt)).toEqual([0, Infinity])
-    for (const group of groups) expect(size(group)).toBeLessThanOrEqual(MAX_CALL_BYTES)
+    expect(groups.map((group) => group._entries)).toEqual([[first]])
+    expect(groups[0].traits).toEqual(first[1].traits)
+    // Once the first is answered (gone from the queue), the second is a group of its own.
+    expect(groupByUser([second]).map((group) => group._entries)).toEqual([[second]])
   })
 
   it('counts UTF-8 bytes, not characters', () => {
     // 6,000 characters of 3 bytes each: 18 KB per call, 36 KB merged, though only 12,000 characters.
     const groups = groupByUser([entry('u', { a: '€'.repeat(6000) }), entry('u', { b: '€'.repeat(6000) })])
-    expect(groups).toHaveLength(2)
+    expect(groups.map((group) => group._entries.length)).toEqual([1])
   })
 
-  it("goes on merging into the user's newest group; each user's groups stay in call order", () => {
+  it("holds back every later call of a full group's user, so later values still land last; other users go on", () => {
     const calls = [
       entry('u', { a: 'a'.repeat(20000) }),
       entry('v', { plan: 'pro' }),
@@ -45,20 +45,31 @@ describe('groupByUser: the 32 KB limit', () => {
       entry('u', { c: 1 }),
       entry('v', { seats: 2 }),
     ]
-    const groups = groupByUser(calls)
-    const of = (userId: string) => groups.filter((group) => group.userId == userId).map((group) => Object.keys(group.traits).join())
-    expect(of('u')).toEqual(['a', 'b,c'])
-    expect(of('v')).toEqual(['plan,seats'])
-    for (const group of groups) expect(size(group)).toBeLessThanOrEqual(MAX_CALL_BYTES)
+    expect(groupByUser(calls).map((group) => [group.userId, Object.keys(group.traits).join()])).toEqual([
+      ['u', 'a'],
+      ['v', 'plan,seats'],
+    ])
+    expect(groupByUser([calls[2], calls[3]]).map((group) => Object.keys(group.traits).join())).toEqual(['b,c'])
   })
 
-  it('never produces a group over 32 KB, whatever the mix of sizes', () => {
-    const random = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  it('never produces a group over 32 KB and, round after round, sends every call once in call order', () => {
+    const random = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     const next = random(7)
-    const calls = Array.from({ length: 60 }, (_, i) => entry('u' + (i % 3), { ['k' + Math.floor(next() * 8)]: 'x'.repeat(Math.floor(next() * 15000)) }))
-    const groups = groupByUser(calls)
-    expect(groups.flatMap((group) => group._entries)).toHaveLength(60)
-    for (const group of groups) expect(size(group)).toBeLessThanOrEqual(MAX_CALL_BYTES)
+    let queue = Array.from({ length: 60 }, (_, i) => entry('u' + (i % 3), { ['k' + Math.floor(next() * 8)]: 'x'.repeat(Math.floor(next() * 15000)) }))
+    const sent: Entry[] = []
+    for (let round = 0; queue.length && round < 100; round++) {
+      const groups = groupByUser(queue)
+      for (const group of groups) expect(size(group)).toBeLessThanOrEqual(MAX_CALL_BYTES)
+      const answered = groups.flatMap((group) => group._entries)
+      sent.push(...answered)
+      queue = queue.filter((call) => !answered.includes(call))
+    }
+    expect(queue).toEqual([])
+    for (const userId of ['u0', 'u1', 'u2']) {
+      const order = sent.filter(([, call]) => call.userId == userId).map(([key]) => key)
+      expect(order).toEqual([...order].sort())
+      expect(order).toHaveLength(20)
+    }
   })
 })
 
