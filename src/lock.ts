@@ -10,14 +10,12 @@ const LEASE_TTL = 60000
  * false when the lease is held elsewhere and the task did not run.
  */
 export const createLock = (store: Store, owner: string) => async (task: () => Promise<unknown>) => {
-  let started
   try {
-    await navigator.locks.request('flameup-flush', () => (started = task()))
-    return true
-  } catch (error) {
-    // The task's own failure is the caller's; Web Locks missing, throwing or rejecting (a
-    // sandboxed iframe's SecurityError, contract §4a) mean the lease instead.
-    if (started) throw error
+    return await navigator.locks.request('flameup-flush', task), true
+  } catch {
+    // Web Locks missing, throwing or rejecting (a sandboxed iframe's SecurityError, contract §4a)
+    // mean the lease. A failing task lands here too and runs once more under the lease: harmless,
+    // as a flush round never sends what is in flight, and its failure is then passed on.
   }
   // Read and take the lease in one transaction: two tabs can never both see it free.
   const now = Date.now()
