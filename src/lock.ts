@@ -21,5 +21,5 @@ export const createLock = (store: Store, owner: string) => async (task: () => Pr
   const now = Date.now()
   const lease = await store._update<[string, number]>(LEASE_KEY, (held) => (held?.[1]! > now && held![0] != owner ? held! : [owner, now + LEASE_TTL]))
   // Released whether the task succeeds or fails.
-  return lease[0] == owner && task().finally(() => store._write([], [LEASE_KEY])).then(() => true)
+  return lease[0] == owner && task().finally(() => store._write([LEASE_KEY])).then(() => true)
 }

@@ -1,6 +1,6 @@
 import { queueKey } from './ids'
 import type { Settings } from './config'
-import type { Store } from './store'
+import type { Change, Store } from './store'
 import type { DropReason } from './types'
 import { MAX_CALL_BYTES, utf8Length, type IdentifyCall } from './validate'
 
@@ -79,8 +79,7 @@ export const createQueue = (
 ) => {
   const known = new Map<string, QueuedCall>()
   const delivered = new Map<string, [hash: number, at: number]>()
-  const puts: Entry[] = []
-  const dels: string[] = []
+  const changes: Change[] = []
   let writing: Promise<void> | undefined
   let reading: Promise<unknown> = Promise.resolve()
 
@@ -88,8 +87,8 @@ export const createQueue = (
     await writing
     const now = Date.now()
     const meta: Record<string, unknown> = {}
-    const doomed: string[] = []
-    const fixed: Entry[] = []
+    // Deleted keys, and calls whose retry time is rewritten.
+    const doomed: Change[] = []
     const stored = await store._all()
     known.clear()
     for (const [key, value] of stored)
@@ -102,7 +101,7 @@ export const createQueue = (
       } else if (Date.parse(value.timestamp) > now - WEEK) {
         // A retry time set while the clock ran fast counts as now + retryMaxDelay, and is stored so:
         // it must not move on at every read (contract §4a).
-        if (value.nextAt > now + retryMaxDelay) fixed.push([key, value]), (value.nextAt = now + retryMaxDelay)
+        if (value.nextAt > now + retryMaxDelay) doomed.push([key, value]), (value.nextAt = now + retryMaxDelay)
         known.set(key, value)
       } else {
         drop(value, 'expired')
@@ -114,7 +113,7 @@ export const createQueue = (
       doomed.push(key)
       known.delete(key)
     }
-    if (doomed[0] || fixed[0]) await store._write(fixed, doomed)
+    if (doomed[0]) await store._write(doomed)
     return [[...known], meta]
   }
 
@@ -130,12 +129,12 @@ export const createQueue = (
     _add: (call: QueuedCall) => {
       const key = queueKey(call.messageId)
       // A changed call is queued: until it is delivered, nothing about this user is unchanged.
-      if (delivered.delete(call.userId)) dels.push(DELIVERED + call.userId)
-      puts.push([key, call])
+      if (delivered.delete(call.userId)) changes.push(DELIVERED + call.userId)
+      changes.push([key, call])
       known.set(key, call)
       return (writing ||= Promise.resolve().then(() => {
         writing = undefined
-        return store._write(puts.splice(0), dels.splice(0))
+        return store._write(changes.splice(0))
       }))
     },
 
@@ -151,12 +150,12 @@ export const createQueue = (
      */
     _settle: (removed: string[], updated: [string, unknown][]) => {
       removed.forEach((key) => known.delete(key))
-      return store._write(
-        updated.filter(([key, value]) =>
+      return store._write([
+        ...updated.filter(([key, value]) =>
           key[0] == DELIVERED ? delivered.set(key.slice(1), value as [number, number]) : known.has(key) && known.set(key, value as QueuedCall),
         ),
-        removed,
-      )
+        ...removed,
+      ])
     },
   }
 }

@@ -1,11 +1,14 @@
 import { promisifyRequest as done } from 'idb-keyval'
 
+/** A put, or the key to delete. */
+export type Change = [key: string, value: unknown] | string
+
 /** The three operations the queue and the lease need. */
 export interface Store {
   /** Every entry, sorted by key. */
   _all(): Promise<[string, any][]>
-  /** Puts and deletes in one transaction. */
-  _write(puts: [string, unknown][], dels?: string[]): Promise<void>
+  /** Puts (`[key, value]`) and deletes (a key) in one transaction, in list order. */
+  _write(changes: Change[]): Promise<void>
   /** Reads, changes and writes one value atomically (one readwrite transaction); answers the new value. */
   _update<T>(key: string, change: (value: T | undefined) => T): Promise<T>
 }
@@ -65,18 +68,14 @@ export const openStore = (kind: 'indexeddb' | 'memory', log: (...args: unknown[]
         // keys all have one length and no other key starts with 'q'.
         () => [...map].sort(),
       ),
-    _write: (puts, dels = []) =>
+    _write: (changes) =>
       run(
         'readwrite',
         (store) => {
-          puts.forEach(([key, value]) => store.put(value, key))
-          dels.forEach((key) => store.delete(key))
+          changes.forEach((change) => (typeof change == 'string' ? store.delete(change) : store.put(change[1], change[0])))
           return done(store.transaction)
         },
-        () => {
-          puts.forEach(([key, value]) => map.set(key, value))
-          dels.forEach((key) => map.delete(key))
-        },
+        () => changes.forEach((change) => (typeof change == 'string' ? map.delete(change) : map.set(...change))),
       ),
     // The lease alone uses it: the Map need not mirror it.
     _update: (key, change, value?: any) =>

@@ -84,7 +84,7 @@ describe.each(backends)('%s', (_, open) => {
         ['b', 2],
         ['c', 3],
       ])
-      await store._write([], ['a', 'c', 'missing'])
+      await store._write(['a', 'c', 'missing'])
       expect(await store._all()).toEqual([['b', 2]])
       expect(await valueOf(store, 'a')).toBeUndefined()
     })
@@ -92,7 +92,7 @@ describe.each(backends)('%s', (_, open) => {
     it('accepts an empty list', async () => {
       const store = open()
       await store._write([['a', 1]])
-      await store._write([], [])
+      await store._write([])
       expect(await store._all()).toEqual([['a', 1]])
     })
 
@@ -102,11 +102,17 @@ describe.each(backends)('%s', (_, open) => {
         ['a', 1],
         ['b', 2],
       ])
-      await store._write([['c', 3]], ['a'])
+      await store._write([['c', 3], 'a'])
       expect(await store._all()).toEqual([
         ['b', 2],
         ['c', 3],
       ])
+    })
+
+    it('applies the changes in list order', async () => {
+      const store = open()
+      await store._write([['a', 1], 'a', ['b', 2], 'b', ['b', 3]])
+      expect(await store._all()).toEqual([['b', 3]])
     })
   })
 
@@ -181,7 +187,7 @@ describe('openStore falls back to memory', () => {
       ['q1', 'a'],
       ['q2', 'b'],
     ])
-    await store._write([], ['q1'])
+    await store._write(['q1'])
     expect(await store._all()).toEqual([['q2', 'b']])
   }
 
@@ -266,7 +272,7 @@ describe('openStore in the field', () => {
       ['q1', 'a'],
       ['q2', 'b'],
     ])
-    await store._write([], ['q1'])
+    await store._write(['q1'])
     quota()
     await store._write([['q3', 'c']])
     expect(log).toHaveBeenCalledWith('IndexedDB failed', expect.objectContaining({ name: 'QuotaExceededError' }))
