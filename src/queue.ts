@@ -1,7 +1,7 @@
 import type { Settings } from './config'
-import type { Store } from './store'
+import type { Change, Store } from './store'
 import type { DropReason } from './types'
-import type { IdentifyCall } from './validate'
+import { MAX_CALL_BYTES, utf8Length, type IdentifyCall } from './validate'
 
 /** One identify call as stored in IndexedDB. Field names are hand-written: they outlive releases. */
 export interface QueuedCall extends IdentifyCall {
@@ -24,12 +24,18 @@ export type Entry = [key: string, call: QueuedCall]
  */
 export interface Group extends QueuedCall {
   _entries: Entry[]
+  /** Set when the next call would take it over 32 KB: the user's later calls wait for a later round. */
+  _full?: 1
 }
 
 const DAY = 864e5
 const WEEK = 7 * DAY
 
-/** Groups calls by user in queue order: nothing is reordered, and later values win. */
+/**
+ * Groups calls by user in queue order: nothing is reordered, and later values win. A merge that
+ * would go over 32 KB of JSON is not made (the proxy would refuse it, contract §4a): the group is
+ * full, and the user's later calls wait until it is answered, then go as a group of their own.
+ */
 export const groupByUser = (entries: Iterable<Entry>): Group[] => {
   const byUser = new Map<string, Group>()
   for (const entry of entries) {
@@ -39,14 +45,17 @@ export const groupByUser = (entries: Iterable<Entry>): Group[] => {
     // Keeps the newest call's id, time and hash (the last call delivered is the newest one). A group
     // waits for the latest retry time of its calls, so a backoff is never skipped, and counts the
     // attempts of its most tried call. Setting a key again keeps its place in the map.
-    byUser.set(call.userId, {
+    const group: any = !older._full && {
       ...call,
       email: call.email ?? older.email,
       traits: { ...older.traits, ...call.traits },
       attempts: Math.max(older.attempts, call.attempts),
       nextAt: Math.max(older.nextAt, call.nextAt),
-      _entries: [...(older._entries || []), entry],
-    })
+    }
+    // Measured with the group's other fields, so a little short of what identify() allows.
+    if (group)
+      if (older._entries && utf8Length(JSON.stringify(group)) > MAX_CALL_BYTES) older._full = 1
+      else byUser.set(call.userId, ((group._entries = [...(older._entries || []), entry]), group))
   }
   return [...byUser.values()]
 }
@@ -63,14 +72,13 @@ export const DELIVERED = 'd'
  */
 export const createQueue = (
   store: Store,
-  { maxQueueSize }: Settings,
+  { maxQueueSize, retryMaxDelay }: Settings,
   drop: (call: QueuedCall, reason: DropReason) => void,
   log: (...args: unknown[]) => void,
 ) => {
   const known = new Map<string, QueuedCall>()
   const delivered = new Map<string, [hash: number, at: number]>()
-  const puts: Entry[] = []
-  const dels: string[] = []
+  const changes: Change[] = []
   let writing: Promise<void> | undefined
   let reading: Promise<unknown> = Promise.resolve()
 
@@ -78,7 +86,8 @@ export const createQueue = (
     await writing
     const now = Date.now()
     const meta: Record<string, unknown> = {}
-    const doomed: string[] = []
+    // Deleted keys, and calls whose retry time is rewritten.
+    const doomed: Change[] = []
     const stored = await store._all()
     known.clear()
     for (const [key, value] of stored)
@@ -86,10 +95,14 @@ export const createQueue = (
       else if (key[0] != 'q') meta[key] = value
       // A call without numeric attempts and nextAt would never be due and would hold back its user's later calls.
       else if (!(typeof value?.messageId == 'string' && typeof value.userId == 'string' && value.traits && value.attempts >= 0 && value.nextAt >= 0)) {
-        log('corrupt record removed', key)
+        log('corrupt record', key)
         doomed.push(key)
-      } else if (Date.parse(value.timestamp) > now - WEEK) known.set(key, value)
-      else {
+      } else if (Date.parse(value.timestamp) > now - WEEK) {
+        // A retry time set while the clock ran fast counts as now + retryMaxDelay, and is stored so:
+        // it must not move on at every read (contract §4a).
+        if (value.nextAt > now + retryMaxDelay) doomed.push([key, value]), (value.nextAt = now + retryMaxDelay)
+        known.set(key, value)
+      } else {
         drop(value, 'expired')
         doomed.push(key)
       }
@@ -99,7 +112,7 @@ export const createQueue = (
       doomed.push(key)
       known.delete(key)
     }
-    if (doomed[0]) await store._write([], doomed)
+    if (doomed[0]) await store._write(doomed)
     return [[...known], meta]
   }
 
@@ -115,12 +128,12 @@ export const createQueue = (
     /** `key` (queueKey): the client takes it at identify time, so a closing page can send the call before it is stored. */
     _add: (call: QueuedCall, key: string) => {
       // A changed call is queued: until it is delivered, nothing about this user is unchanged.
-      if (delivered.delete(call.userId)) dels.push(DELIVERED + call.userId)
-      puts.push([key, call])
+      if (delivered.delete(call.userId)) changes.push(DELIVERED + call.userId)
+      changes.push([key, call])
       known.set(key, call)
       return (writing ||= Promise.resolve().then(() => {
         writing = undefined
-        return store._write(puts.splice(0), dels.splice(0))
+        return store._write(changes.splice(0))
       }))
     },
 
@@ -136,12 +149,12 @@ export const createQueue = (
      */
     _settle: (removed: string[], updated: [string, unknown][]) => {
       removed.forEach((key) => known.delete(key))
-      return store._write(
-        updated.filter(([key, value]) =>
+      return store._write([
+        ...updated.filter(([key, value]) =>
           key[0] == DELIVERED ? delivered.set(key.slice(1), value as [number, number]) : known.has(key) && known.set(key, value as QueuedCall),
         ),
-        removed,
-      )
+        ...removed,
+      ])
     },
   }
 }

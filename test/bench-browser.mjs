@@ -5,6 +5,7 @@
 // Only built files (dist/) and .mjs are imported, so bare Node runs it.
 import { pathToFileURL } from 'node:url'
 import { launchChromium } from './browser/chromium.mjs'
+import { mulberry32 } from '../demo/api.mjs'
 import { gotoReady, identifyMany, pending, reloadReady, startHarness, waitFor } from './browser/harness.mjs'
 
 const SECOND = 1000
@@ -141,6 +142,166 @@ export async function benchNavigateAfterIdentify({ loads = 100 } = {}) {
 export const formatNavigateAfterIdentify = (result) =>
   `calls lost when the page navigates right after identify: ${result.lost} of ${result.loads} fresh loads (target 0); ` +
   `${result.sentByClosingPage} sent by the closing page itself, the rest by the next page; ${result.duplicated} duplicated`
+ * Page scripts that inject IndexedDB faults on demand: `__quota(k)` makes the next `k` puts throw
+ * QuotaExceededError, `__loseConnections()` makes every connection opened so far throw
+ * InvalidStateError on transaction() (WebKit's lost connection, no close event).
+ */
+const storageFaults = () => {
+  let quota = 0
+  const put = IDBObjectStore.prototype.put
+  IDBObjectStore.prototype.put = function (...args) {
+    if (quota > 0 && quota--) {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+    }
+    return put.apply(this, args)
+  }
+  const opened = []
+  const dead = new WeakSet()
+  const open = IDBFactory.prototype.open
+  IDBFactory.prototype.open = function (...args) {
+    const request = open.apply(this, args)
+    request.addEventListener('success', () => opened.push(request.result))
+    return request
+  }
+  const transaction = IDBDatabase.prototype.transaction
+  IDBDatabase.prototype.transaction = function (...args) {
+    if (dead.has(this)) throw new DOMException('The database connection is closing.', 'InvalidStateError')
+    return transaction.apply(this, args)
+  }
+  // Two in a row fail an operation and its retry on a fresh connection: the page runs on in memory.
+  window.__quota = (k) => (quota = k)
+  window.__loseConnections = () => opened.splice(0).forEach((db) => dead.add(db))
+}
+
+/** From a tab without the SDK: upgrades 'flameup' to its next version (another release's tab), then closes. */
+const upgradeDatabase = () =>
+  new Promise((resolve) => {
+    const probe = indexedDB.open('flameup')
+    probe.onsuccess = () => {
+      const version = probe.result.version
+      probe.result.close()
+      const upgrade = indexedDB.open('flameup', version + 1)
+      const timer = setTimeout(() => resolve('blocked'), 5000)
+      upgrade.onsuccess = () => {
+        clearTimeout(timer)
+        upgrade.result.close()
+        resolve('upgraded')
+      }
+      upgrade.onerror = () => resolve('failed')
+    }
+    probe.onerror = () => resolve('failed')
+  })
+
+/**
+ * The chaos run again, with IndexedDB faults injected at seeded random moments while the calls are
+ * made and drained: a quota error (one put, or two in a row: then the page runs on in memory), a
+ * lost connection, and a versionchange from another tab upgrading the database. The API still fails
+ * 30% with 20-100 ms latency. After each wave one tab reloads, unless it runs in memory (a memory
+ * queue cannot outlive its page by design; it delivers what it knows while it lives).
+ */
+export async function benchChaosStorage({ calls = 300, tabs = 4, waves = 5, failRate = 0.3, seed = 11, faultEveryMs = [50, 300], capMs = 90 * SECOND } = {}) {
+  const deadline = Date.now() + capMs
+  const harness = await startHarness({ seed, upstreamLatency: [20, 100] })
+  const browser = await launchChromium()
+  const config = { proxyUrl: '/flameup', flushInterval: 200, retryBaseDelay: 100, retryMaxDelay: 2000 }
+  const rand = mulberry32(seed + 2)
+  const faults = { quota: 0, lostConnection: 0, versionchange: 0, blocked: 0 }
+  let injecting = true
+  try {
+    harness.api.setFaults({ failRate })
+    await browser.context.addInitScript(storageFaults)
+    const pages = await Promise.all(Array.from({ length: tabs }, () => browser.context.newPage()))
+    // With debug on, the SDK says when a page falls back to memory.
+    const inMemory = new Set()
+    let fallbacks = 0
+    for (const page of pages) {
+      page.on('console', (message) => {
+        if (message.text().includes('IndexedDB failed')) fallbacks++, inMemory.add(page)
+      })
+      page.on('framenavigated', (frame) => frame == page.mainFrame() && inMemory.delete(page))
+    }
+    await Promise.all(pages.map((page) => gotoReady(page, harness.pageUrl({ ...config, debug: true }))))
+    const other = await browser.context.newPage()
+    await other.goto(harness.otherUrl)
+    // Faults at random moments until everything is delivered (or the cap).
+    const injector = (async () => {
+      while (injecting) {
+        const [min, max] = faultEveryMs
+        await new Promise((resolve) => setTimeout(resolve, min + rand() * (max - min)))
+        const kind = Math.floor(rand() * 3)
+        const page = pages[Math.floor(rand() * tabs)]
+        try {
+          if (kind == 0) {
+            faults.quota++
+            await page.evaluate((k) => window.__quota(k), 1 + Math.floor(rand() * 2))
+          } else if (kind == 1) {
+            faults.lostConnection++
+            await page.evaluate(() => window.__loseConnections())
+          } else {
+            faults.versionchange++
+            if ((await other.evaluate(upgradeDatabase)) == 'blocked') faults.blocked++
+          }
+        } catch {
+          // The page was reloading: no fault this time.
+        }
+      }
+    })()
+    const users = Array.from({ length: calls }, (_, i) => 'storage_' + i)
+    const perWave = Math.ceil(calls / (tabs * waves))
+    const started = Date.now()
+    let next = 0
+    let reloads = 0
+    for (let wave = 0; wave < waves && Date.now() < deadline; wave++) {
+      await Promise.all(
+        pages.map((page) => {
+          const batch = users.slice(next, (next += perWave))
+          return batch.length ? identifyMany(page, batch, { wave }) : undefined
+        }),
+      )
+      const page = pages[wave % tabs]
+      if (!inMemory.has(page)) {
+        await reloadReady(page)
+        reloads++
+      }
+    }
+    const delivered = await waitFor(() => harness.deliveredUsers(), (count) => count >= calls, {
+      timeout: Math.max(0, deadline - Date.now()),
+      interval: 100,
+    })
+    const drainMs = Date.now() - started
+    injecting = false
+    await injector
+    // A tab that fell back to memory still holds the calls it read before (other tabs' too): it
+    // sends them, and the proxy answers those from its dedupe store. Queues then empty.
+    const queuedNow = async () => (await Promise.all(pages.map((page) => pending(page).catch(() => NaN)))).reduce((sum, count) => sum + count, 0)
+    const stillQueued = await waitFor(queuedNow, (count) => count == 0, { timeout: Math.max(0, deadline - Date.now()), interval: 100 })
+    const accepted = harness.accepted()
+    return {
+      calls,
+      tabs,
+      reloads,
+      faults,
+      fallbacks,
+      delivered,
+      lost: calls - delivered,
+      duplicatedUserIds: countOver(accepted, 'userId'),
+      duplicatedMessageIds: countOver(accepted, 'messageId'),
+      stillQueued,
+      drainMs: delivered >= calls ? drainMs : null,
+    }
+  } finally {
+    injecting = false
+    await browser.close()
+    await harness.close()
+  }
+}
+
+export const formatChaosStorage = (chaos) =>
+  `chaos with IndexedDB faults: ${chaos.calls} calls, ${chaos.tabs} tabs, ${chaos.reloads} reloads, API failing 30% with 20-100 ms latency, ` +
+  `${chaos.faults.quota} quota errors, ${chaos.faults.lostConnection} lost connections, ${chaos.faults.versionchange} versionchanges ` +
+  `(${chaos.faults.blocked} blocked), ${chaos.fallbacks} tabs fell back to memory -> ` +
+  `delivered ${chaos.delivered}, lost ${chaos.lost}, duplicated ${chaos.duplicatedUserIds} userIds / ${chaos.duplicatedMessageIds} messageIds, ` +
+  `drained in ${chaos.drainMs == null ? 'not within the cap' : chaos.drainMs + ' ms'}, still queued afterwards ${chaos.stillQueued}`
 
 export const formatRequestsPerPageView = (views) =>
   `requests per page view: ${views.views} page views of one signed-in user, traits changed once -> ` +
@@ -161,5 +322,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log(formatRequestsPerPageView(await benchRequestsPerPageView()))
   console.log(formatChaos(await benchChaos()))
   console.log(formatNavigateAfterIdentify(await benchNavigateAfterIdentify()))
+  console.log(formatChaosStorage(await benchChaosStorage()))
   clearTimeout(watchdog)
 }

@@ -1,8 +1,8 @@
 // `npm run bench`: every figure we promise, printed, never asserted (targets live here, not in tests).
 //   1. bytes of every dist file (min, gzip -9, brotli -q 11)
 //   2. identify side by side with the peers in headless Chromium (bench/peers.mjs)
-//   3. requests per page view, a chaos run, and calls lost when the page navigates right after
-//      identify, in Chromium (test/bench-browser.mjs)
+//   3. requests per page view, two chaos runs (the second with IndexedDB faults), and calls lost
+//      when the page navigates right after identify, in Chromium (test/bench-browser.mjs)
 //   4. a load run against the proxy CLI (test/bench-proxy.mjs)
 // `npm run bench -- sizes` (or peers, browser, proxy) runs only those parts.
 import { readFileSync, readdirSync } from 'node:fs'
@@ -35,8 +35,9 @@ if (wanted('browser')) {
   const { benchRequestsPerPageView, benchChaos, formatRequestsPerPageView, formatChaos } = await import('./bench-browser.mjs')
   console.log(formatRequestsPerPageView(await benchRequestsPerPageView()))
   console.log(formatChaos(await benchChaos()))
-  const { benchNavigateAfterIdentify, formatNavigateAfterIdentify } = await import('./bench-browser.mjs')
+  const { benchNavigateAfterIdentify, formatNavigateAfterIdentify, benchChaosStorage, formatChaosStorage } = await import('./bench-browser.mjs')
   console.log(formatNavigateAfterIdentify(await benchNavigateAfterIdentify()))
+  console.log(formatChaosStorage(await benchChaosStorage()))
 }
 
 if (wanted('proxy')) {

@@ -104,3 +104,41 @@ describe('createLock with Web Locks', () => {
     expect(request.mock.calls[0][0]).toBe(request.mock.calls[1][0])
   })
 })
+
+// Contract §4a: in `<iframe sandbox="allow-scripts">` (an opaque origin) navigator.locks exists but
+// rejects with SecurityError (reported against Workbox and PostHog: nothing flushed until unload).
+describe('createLock with unusable Web Locks', () => {
+  afterEach(() => {
+    delete (navigator as any).locks
+  })
+
+  const locks = {
+    rejects: () => Promise.reject(new DOMException('The request was denied.', 'SecurityError')),
+    throws: () => {
+      throw new DOMException('The request was denied.', 'SecurityError')
+    },
+    'is not a function': undefined,
+  }
+
+  it.each(Object.keys(locks) as (keyof typeof locks)[])('falls back to the lease when request %s', async (how) => {
+    Object.defineProperty(navigator, 'locks', { configurable: true, value: { request: locks[how] } })
+    const store = memoryStore()
+    const update = vi.spyOn(store, '_update')
+    const task = vi.fn(async () => {})
+    expect(await createLock(store, 'tab-a')(task)).toBe(true)
+    expect(task).toHaveBeenCalledTimes(1)
+    expect(update).toHaveBeenCalled()
+  })
+
+  it("passes the task's own failure on, after one more run under the lease", async () => {
+    Object.defineProperty(navigator, 'locks', { configurable: true, value: { request: (_: string, task: () => Promise<unknown>) => task() } })
+    const store = memoryStore()
+    const task = vi.fn(async () => {
+      throw new Error('boom')
+    })
+    await expect(createLock(store, 'tab-a')(task)).rejects.toThrow('boom')
+    expect(task).toHaveBeenCalledTimes(2)
+    // The lease is released even so.
+    expect(await store._all()).toEqual([])
+  })
+})

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { openStore, type Store } from '../src/store'
-import { putRecords, stored, turns, useClock } from './helpers'
+import { putRecords, stored, turns, until, useClock } from './helpers'
 
 const quiet = () => {}
 
@@ -84,7 +84,7 @@ describe.each(backends)('%s', (_, open) => {
         ['b', 2],
         ['c', 3],
       ])
-      await store._write([], ['a', 'c', 'missing'])
+      await store._write(['a', 'c', 'missing'])
       expect(await store._all()).toEqual([['b', 2]])
       expect(await valueOf(store, 'a')).toBeUndefined()
     })
@@ -92,7 +92,7 @@ describe.each(backends)('%s', (_, open) => {
     it('accepts an empty list', async () => {
       const store = open()
       await store._write([['a', 1]])
-      await store._write([], [])
+      await store._write([])
       expect(await store._all()).toEqual([['a', 1]])
     })
 
@@ -102,11 +102,17 @@ describe.each(backends)('%s', (_, open) => {
         ['a', 1],
         ['b', 2],
       ])
-      await store._write([['c', 3]], ['a'])
+      await store._write([['c', 3], 'a'])
       expect(await store._all()).toEqual([
         ['b', 2],
         ['c', 3],
       ])
+    })
+
+    it('applies the changes in list order', async () => {
+      const store = open()
+      await store._write([['a', 1], 'a', ['b', 2], 'b', ['b', 3]])
+      expect(await store._all()).toEqual([['b', 3]])
     })
   })
 
@@ -181,7 +187,7 @@ describe('openStore falls back to memory', () => {
       ['q1', 'a'],
       ['q2', 'b'],
     ])
-    await store._write([], ['q1'])
+    await store._write(['q1'])
     expect(await store._all()).toEqual([['q2', 'b']])
   }
 
@@ -244,6 +250,148 @@ describe('openStore falls back to memory', () => {
       await turns(20)
     }
     await writing
+    expect(await store._all()).toEqual([['q1', 'a']])
+  })
+})
+
+// Contract §4a, storage faults: the failures users of Dexie, Workbox and PostHog reported.
+describe('openStore in the field', () => {
+  const quota = () =>
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+    })
+
+  it('keeps every entry IndexedDB held when a quota error moves it to memory mid-session', async () => {
+    const log = vi.fn()
+    const store = openStore('indexeddb', log)
+    await store._write([
+      ['q1', 'a'],
+      ['q2', 'b'],
+    ])
+    expect(await store._all()).toEqual([
+      ['q1', 'a'],
+      ['q2', 'b'],
+    ])
+    await store._write(['q1'])
+    quota()
+    await store._write([['q3', 'c']])
+    expect(log).toHaveBeenCalledWith('IndexedDB failed', expect.objectContaining({ name: 'QuotaExceededError' }))
+    expect(await store._all()).toEqual([
+      ['q2', 'b'],
+      ['q3', 'c'],
+    ])
+  })
+
+  it('keeps entries written since the last read too', async () => {
+    const store = openStore('indexeddb', quiet)
+    await store._write([['q1', 'a']])
+    quota()
+    await store._write([['q2', 'b']])
+    expect(await store._all()).toEqual([
+      ['q1', 'a'],
+      ['q2', 'b'],
+    ])
+  })
+
+  /** Makes every connection open so far throw InvalidStateError on transaction(), as WebKit's lost ones do; fresh ones work. */
+  const loseConnections = () => {
+    const dead = new WeakSet<IDBDatabase>()
+    const transaction = IDBDatabase.prototype.transaction
+    const spy = vi.spyOn(IDBDatabase.prototype, 'transaction').mockImplementation(function (this: IDBDatabase, ...args: any[]) {
+      if (dead.has(this)) throw new DOMException('The database connection is closing.', 'InvalidStateError')
+      return (transaction as any).apply(this, args)
+    })
+    const open = indexedDB.open.bind(indexedDB)
+    const opened: IDBDatabase[] = []
+    vi.spyOn(indexedDB, 'open').mockImplementation((...args: [string, number?]) => {
+      const request = open(...args)
+      request.addEventListener('success', () => opened.push(request.result))
+      return request
+    })
+    return { kill: () => opened.forEach((db) => dead.add(db)), opened, spy }
+  }
+
+  it('reopens a lost connection (no close event) once, and goes on in IndexedDB', async () => {
+    const connections = loseConnections()
+    const log = vi.fn()
+    const store = openStore('indexeddb', log)
+    await store._write([['q1', 'a']])
+    expect(connections.opened).toHaveLength(1)
+    connections.kill()
+    await store._write([['q2', 'b']])
+    expect(connections.opened).toHaveLength(2)
+    expect(log).not.toHaveBeenCalled()
+    // Persisted: a new page (a new store) reads both from IndexedDB.
+    expect(await stored()).toEqual([
+      ['q1', 'a'],
+      ['q2', 'b'],
+    ])
+  })
+
+  it('falls back to memory, keeping what it knew, when the fresh connection fails too', async () => {
+    const store = openStore('indexeddb', quiet)
+    await store._write([['q1', 'a']])
+    vi.spyOn(IDBDatabase.prototype, 'transaction').mockImplementation(() => {
+      throw new DOMException('The database connection is closing.', 'InvalidStateError')
+    })
+    const open = vi.spyOn(indexedDB, 'open')
+    await store._write([['q2', 'b']])
+    expect(open).toHaveBeenCalledTimes(1)
+    expect(await store._all()).toEqual([
+      ['q1', 'a'],
+      ['q2', 'b'],
+    ])
+  })
+
+  it('closes its connection on versionchange: another tab deletes the database unblocked, and it goes on in a new one', async () => {
+    const store = openStore('indexeddb', quiet)
+    await store._write([['q1', 'a']])
+    const outcome: string[] = []
+    const request = indexedDB.deleteDatabase('flameup')
+    request.onblocked = () => outcome.push('blocked')
+    request.onsuccess = () => outcome.push('deleted')
+    await until(() => outcome.length > 0, 'the delete')
+    expect(outcome).toEqual(['deleted'])
+    await store._write([['q2', 'b']])
+    expect(await stored()).toEqual([['q2', 'b']])
+  })
+
+  it('lets another tab upgrade the database, and reads on in the new version', async () => {
+    const store = openStore('indexeddb', quiet)
+    await store._write([['q1', 'a']])
+    const outcome: string[] = []
+    const request = indexedDB.open('flameup', 2)
+    request.onblocked = () => outcome.push('blocked')
+    request.onsuccess = () => {
+      outcome.push('upgraded')
+      request.result.close()
+    }
+    await until(() => outcome.length > 0, 'the upgrade')
+    expect(outcome).toEqual(['upgraded'])
+    expect(await store._all()).toEqual([['q1', 'a']])
+  })
+
+  it('does not let a read answering after the fallback replace the memory', async () => {
+    useClock()
+    let answer: (() => void) | undefined
+    const open = indexedDB.open.bind(indexedDB)
+    // The first open answers only after the 10 s timeout; later ones are never asked for (memory).
+    vi.spyOn(indexedDB, 'open').mockImplementation((...args: [string, number?]) => {
+      const request = open(...args)
+      const proxy: any = {}
+      Object.defineProperty(proxy, 'result', { get: () => request.result })
+      request.onupgradeneeded = () => proxy.onupgradeneeded?.()
+      request.onsuccess = () => (answer = () => proxy.onsuccess?.())
+      return proxy
+    })
+    const store = openStore('indexeddb', quiet)
+    const reading = store._all()
+    await until(() => !!answer, 'the open')
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(await reading).toEqual([])
+    await store._write([['q1', 'a']])
+    answer!()
+    await turns()
     expect(await store._all()).toEqual([['q1', 'a']])
   })
 })

@@ -142,15 +142,16 @@ describe('proxy mode: the request', () => {
     expect(await flameup.pending()).toBe(0)
   })
 
-  it("sends one user's merged calls even when together they outgrow the keepalive budget", async () => {
+  it("sends one user's calls that would merge over 32 KB as separate items, in call order (contract §4a)", async () => {
     const sent = stubFetch()
     const flameup = client()
-    // Three calls of 30 KB each, with different keys: merged, 90 KB, more than one keepalive request may carry.
+    // Three calls of 30 KB each, with different keys: merged they would be 90 KB, which the proxy refuses.
     for (const key of ['a', 'b', 'c']) await flameup.identify('u_1', { [key]: 'x'.repeat(30000) })
     await flameup.identify('u_2')
     await flameup.flush()
-    expect(sent.map((request) => request.body.batch.map((item: any) => Object.keys(item.traits).join()))).toEqual([['a,b,c'], ['']])
-    expect(sent.map((request) => request.init.keepalive)).toEqual([false, true])
+    // A user's later item waits for the earlier one's answer: never two of one user in one request.
+    expect(sent.map((request) => request.body.batch.map((item: any) => Object.keys(item.traits).join()))).toEqual([['a', ''], ['b'], ['c']])
+    expect(sent.every((request) => request.init.keepalive)).toBe(true)
     expect(await flameup.pending()).toBe(0)
   })
 })
