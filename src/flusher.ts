@@ -158,6 +158,12 @@ export const createFlusher = (
       // Several batches may go, as long as together they stay within one keepalive budget.
       for (let budget = KEEPALIVE_BUDGET, sending; (sending = send(sendable(), budget)); budget -= sending[0]) sending[1].catch(log)
     },
+    // Back from the back/forward cache: Firefox never settles a request answered while the page was
+    // frozen, so what was in flight counts as unanswered and goes again (the proxy dedupes a resend).
+    () => {
+      inFlight.clear()
+      flush()
+    },
   )
 
   return {

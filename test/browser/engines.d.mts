@@ -37,6 +37,8 @@ export interface Engine {
   restart: true | string
   /** true, or why the engine has no private-browsing session to launch. */
   private: true | string
+  /** true, or why the engine does not restore the test page from the back/forward cache. */
+  bfcache: true | string
   launch(profile?: string, options?: { keepProfile?: boolean; private?: boolean }): Promise<EngineBrowser>
 }
 

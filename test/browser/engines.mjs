@@ -76,6 +76,7 @@ const chromiumEngine = {
   offline: true,
   restart: true,
   private: 'playwright-core opens Chromium on a persistent profile; an incognito context is another launch path, not covered here',
+  bfcache: 'headless Chromium under playwright-core reloads the test page on history.back() instead of restoring it (pageshow.persisted stays false)',
   async launch(profile = tempDir('chromium'), options = {}) {
     const keep = !!options.keepProfile
     let chromium = await launchChromium(profile, { keepProfile: true })
@@ -136,6 +137,7 @@ const firefoxEngine = {
   offline: true,
   restart: true,
   private: true,
+  bfcache: true,
   /** `options.private`: a private-browsing session (browser.privatebrowsing.autostart), as in a private window. */
   async launch(profile = tempDir('firefox'), options = {}) {
     const keep = !!options.keepProfile
@@ -247,6 +249,7 @@ const webkitEngine = {
   offline: 'WebKitWebDriver (WebDriver classic) has no switch that takes the browser offline',
   restart: 'MiniBrowser --automation keeps website data in memory only: a driver session cannot restart on a profile',
   private: 'MiniBrowser --automation is already an ephemeral (private-like) session: every WebKit scenario runs in one',
+  bfcache: true,
   async launch() {
     const xvfb = await startXvfb()
     let driver
@@ -326,7 +329,7 @@ const webkitEngine = {
 }
 
 /**
- * The engines the shared scenarios run in. `offline` and `restart` are `true` where the engine can
+ * The engines the shared scenarios run in. `offline`, `restart`, `private` and `bfcache` are `true` where the engine can
  * express that scenario, or the reason why it cannot (printed when the scenario is skipped).
  */
 export const engines = { chromium: chromiumEngine, firefox: firefoxEngine, webkit: webkitEngine }

@@ -148,7 +148,8 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
       if (url.pathname == '/page') {
         const config = JSON.parse(url.searchParams.get('config') || 'null') || FAST
         const calls = JSON.parse(url.searchParams.get('calls') || '[]')
-        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
+        // no-store keeps a page out of the back/forward cache; `&bfcache` lets it in (revalidated on load).
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': url.searchParams.has('bfcache') ? 'no-cache' : 'no-store' })
         return res.end(page(config, calls, url.searchParams.get('before') || ''))
       }
       if (url.pathname == '/flameup.min.js') {

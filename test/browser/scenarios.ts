@@ -245,6 +245,29 @@ export function deliveryScenarios(engine: Engine) {
       await expectNoErrors(page)
     })
 
+    // Contract 4a: a page restored from the back/forward cache goes on delivering. Firefox never
+    // settles a request whose answer came while the page was frozen (here the hidden-page keepalive).
+    itWhere(engine, engine.bfcache, 'back/forward cache: a page restored from it goes on delivering what it had queued', async () => {
+      harness.api.setFaults({ down: true })
+      // No timer sends within the test, and no request is in flight when the page leaves (that would keep it out of the cache).
+      const page = await openReady(harness.pageUrl({ ...FAST, flushInterval: 60000 }) + '&bfcache')
+      await page.evaluate(() => addEventListener('pageshow', (event) => ((window as any).__restored = event.persisted)))
+      await identify(page, 'cached', { plan: 'pro' })
+      expect(harness.proxyRequests).toHaveLength(0)
+      // Leaving hides the page: it sends its queue with keepalive, and the dead API answers while it is frozen.
+      await page.goto(harness.otherUrl)
+      await expect.poll(() => harness.proxyRequests.map((entry) => entry.status), { timeout: WAIT }).toEqual([502])
+      await page.evaluate(() => history.back())
+      await expect.poll(() => page.evaluate(() => (window as any).__restored).catch(() => undefined), { timeout: WAIT }).toBe(true)
+
+      harness.api.setFaults({})
+      await expectDelivered(harness, 1, WAIT)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      expect(await events(page, 'delivered')).toMatchObject([{ userId: 'cached' }])
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
     itWhere(engine, engine.restart, 'a call queued with the API down survives a browser crash (SIGKILL) and is delivered once', async () => {
       harness.api.setFaults({ down: true })
       const before = await openReady(harness.pageUrl())
