@@ -157,6 +157,44 @@ export function deliveryScenarios(engine: Engine) {
       await expectNoErrors(page)
     })
 
+    // Contract 4a: a call made just before location.replace, not awaited, is delivered by that page or the next.
+    it('a call made just before location.replace (not awaited) is delivered once', async () => {
+      const page = await openReady(harness.pageUrl({ ...FAST, flushInterval: 60000 }))
+      await page.evaluate((url) => {
+        ;(window as any).flameup.identify('replacer', { plan: 'pro' })
+        location.replace(url)
+      }, harness.otherUrl)
+      await expect.poll(() => page.evaluate(() => location.pathname).catch(() => ''), { timeout: WAIT }).toBe('/other')
+      // The next page load of the origin sends whatever the leaving page could not.
+      await gotoReady(page, harness.pageUrl())
+      await expectDelivered(harness, 1, WAIT)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      expect(harness.acceptedCount('replacer')).toBe(1)
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
+    // Contract 4a: a hidden-page send stays within the engine's 64 KB keepalive budget; the rest waits for the next load.
+    it('leaving with 8 calls of 20 KB: what fits the keepalive budget goes, the rest with the next load, each once', async () => {
+      const page = await openReady(harness.pageUrl({ ...FAST, flushInterval: 60000 }))
+      const users = ids('big', 8)
+      await page.evaluate(
+        (users) => Promise.all(users.map((userId, i) => (window as any).flameup.identify(userId, { blob: 'x'.repeat(20000) + i }))).then(() => {}),
+        users,
+      )
+      await page.goto(harness.otherUrl)
+      await expect.poll(() => harness.deliveredUsers(), { timeout: WAIT }).toBeGreaterThan(0)
+      const byLeavingPage = harness.deliveredUsers()
+      expect(byLeavingPage).toBeLessThan(8)
+
+      await gotoReady(page, harness.pageUrl())
+      await expectDelivered(harness, 8, WAIT)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      expect(new Set(harness.accepted().map((entry) => entry.userId))).toEqual(new Set(users))
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
     it('opt-out survives a reload: nothing is queued or sent until optIn', async () => {
       const page = await openReady(harness.pageUrl())
       await page.evaluate(() => (window as any).flameup.optOut())
