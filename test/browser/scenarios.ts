@@ -2,6 +2,8 @@
 // real IndexedDB, Web Locks, keepalive and offline handling of each engine, the built script tag
 // and proxy, the API stand-in. engines.<engine>.test.ts calls `deliveryScenarios(engines.x)`.
 // A scenario an engine cannot express is skipped by name, with the reason in its title and printed.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Engine, EngineBrowser, EnginePage } from './engines.mjs'
 import { FAST, WRONG_KEY_PATH, expectDelivered, expectNoDuplicates, expectNoPageErrors, startHarness, type Harness } from './server'
@@ -361,6 +363,10 @@ export function deliveryScenarios(engine: Engine) {
         await expect.poll(() => harness.api.requests.length, { timeout: WAIT }).toBeGreaterThan(0)
         await reloadReady(page)
         expect(await pending(page)).toBe(5)
+
+        // Private indeed: nothing of this origin reached the profile on disk (a normal session writes storage/default/<origin>).
+        expect(existsSync(join(browser.profile!, 'storage', 'default', harness.origin.replace(/[:/]+/g, '+').replace('http+', 'http+++')))).toBe(false)
+        expect(existsSync(join(browser.profile!, 'storage'))).toBe(true)
 
         harness.api.setFaults({})
         await expectDelivered(harness, 5, WAIT)
