@@ -148,7 +148,9 @@ const firefoxEngine = {
       profile,
       version: () => version,
       async newPage() {
-        const raw = await firefox.newPage()
+        // A window each, as Chromium and WebKit give here: a background tab would be hidden, and
+        // hidden pages send on their own (visibilitychange), which is another scenario.
+        const raw = await firefox.newPage({ type: 'window' })
         raw.setDefaultTimeout(TIMEOUT)
         raw.setDefaultNavigationTimeout(TIMEOUT)
         return {
