@@ -20,7 +20,8 @@ export interface EngineBrowser {
   /** The profile directory kept across kill(), where the engine has one. */
   profile: string | undefined
   version(): string
-  newPage(): Promise<EnginePage>
+  /** A new window (every page visible), or with `tab` a tab of the current window (hidden while in the background). */
+  newPage(options?: { tab?: boolean }): Promise<EnginePage>
   /** Takes every tab offline or back online (navigator.onLine and the network). Only where `engine.offline === true`. */
   setOffline(offline: boolean): Promise<void>
   /** SIGKILL of this browser's own process, then a new browser on the same profile. Open pages are gone. Only where `engine.restart === true`. */
@@ -39,6 +40,8 @@ export interface Engine {
   private: true | string
   /** true, or why the engine does not restore the test page from the back/forward cache. */
   bfcache: true | string
+  /** true, or why the engine has no background tab (a hidden page). */
+  hiddenTabs: true | string
   launch(profile?: string, options?: { keepProfile?: boolean; private?: boolean }): Promise<EngineBrowser>
 }
 

@@ -73,8 +73,8 @@ export function deliveryScenarios(engine: Engine) {
     let harness: Harness
     let pages: EnginePage[] = []
     /** Every error any page of the test met, read before it closes. */
-    const newPage = async () => {
-      const page = await browser.newPage()
+    const newPage = async (options?: { tab?: boolean }) => {
+      const page = await browser.newPage(options)
       pages.push(page)
       return page
     }
@@ -141,6 +141,27 @@ export function deliveryScenarios(engine: Engine) {
       expect(harness.api.requests).toHaveLength(120)
       expect([...harness.sentCounts()].filter(([, sent]) => sent > 1)).toEqual([])
       expect([...harness.sentCounts().keys()]).toHaveLength(120)
+      await expectNoErrors(...tabs)
+    })
+
+    // Background tabs are hidden: each sends what it knows on visibilitychange, outside the lock, and
+    // may race the tab that holds it. The proxy's dedupe keeps the API at exactly once.
+    itWhere(engine, engine.hiddenTabs, 'three tabs of one window, the background ones hidden: 120 arrive at the API, none twice', async () => {
+      const tabs: EnginePage[] = []
+      for (let tab = 0; tab < 3; tab++) {
+        const page = await newPage({ tab: true })
+        await gotoReady(page, harness.pageUrl())
+        tabs.push(page)
+      }
+      // WebKit hides a tab when another opens in front of it; poll in case the event comes late.
+      const hidden = async () => (await Promise.all(tabs.map((page) => page.evaluate(() => document.visibilityState)))).filter((state) => state == 'hidden').length
+      await expect.poll(hidden, { timeout: WAIT }).toBeGreaterThanOrEqual(2)
+      await Promise.all(tabs.map((page, tab) => identifyMany(page, ids('tab' + tab, 40), { tab })))
+
+      await expectDelivered(harness, 120, WAIT)
+      await expect.poll(() => Promise.all(tabs.map((page) => pending(page))), { timeout: WAIT }).toEqual([0, 0, 0])
+      expectNoDuplicates(harness)
+      expect(harness.api.requests).toHaveLength(120)
       await expectNoErrors(...tabs)
     })
 
