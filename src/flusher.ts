@@ -141,6 +141,12 @@ export const createFlusher = (
       // Several batches may go, as long as together with those in flight they stay within the keepalive budget.
       for (let sending; (sending = send(sendable(), true)); ) sending.catch(log)
     },
+    // Back from the back/forward cache: Firefox never settles a request answered while the page was
+    // frozen, so what was in flight counts as unanswered and goes again (the proxy dedupes a resend).
+    () => {
+      inFlight.clear()
+      flush()
+    },
   )
 
   return {

@@ -822,6 +822,27 @@ describe('page hidden or closing', () => {
     expect(events.delivered).toHaveLength(2)
   })
 
+  // Found in Firefox ESR (test/browser/scenarios.ts, back/forward cache): a request answered while
+  // the page was frozen in the back/forward cache never settles once it is restored.
+  it('a page restored from the back/forward cache sends again what was in flight when it froze', async () => {
+    let first = true
+    const sent = stubFetch((request) => (first ? ((first = false), new Promise<Response>(() => {})) : proxy()(request)))
+    const flameup = client()
+    const events = record(flameup)
+    await flameup.identify('u_1')
+    window.dispatchEvent(new Event('pagehide'))
+    expect(users(sent)).toEqual([['u_1']])
+    // An ordinary load's pageshow (not persisted) changes nothing.
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: false }))
+    await turns()
+    expect(sent).toHaveLength(1)
+
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
+    await until(() => events.delivered.length == 1, 'the delivery')
+    expect(users(sent)).toEqual([['u_1'], ['u_1']])
+    expect(await flameup.pending()).toBe(0)
+  })
+
   it('stays within the 64 KB keepalive budget across requests and leaves the rest queued', async () => {
     const sent = stubFetch()
     const flameup = client()

@@ -6,6 +6,7 @@ export declare const API_KEY: string
 export declare const WORKSPACE_ID: string
 export declare const WRONG_KEY_PATH: string
 export declare const PAGE_ERROR_MARK: string
+export declare const PAGE_ERRORS_KEY: string
 export declare const FAST: Record<string, unknown>
 
 /** One POST to the stand-in's people endpoint (demo/api.mjs). */
@@ -50,7 +51,7 @@ export interface Harness {
   api: Api
   origin: string
   proxyRequests: ProxyRequest[]
-  pageUrl(config?: Record<string, unknown>, calls?: unknown[][]): string
+  pageUrl(config?: Record<string, unknown>, calls?: unknown[][], before?: string): string
   tagUrl(dataset?: Record<string, string>, code?: string): string
   otherUrl: string
   accepted(): ApiRequest[]

@@ -27,13 +27,29 @@ export const PAGE_ERROR_MARK = '[flameup-test]'
 
 const json = (value) => JSON.stringify(value).replace(/</g, '\\u003c')
 
-const page = (config, calls) => `<!doctype html>
+/** sessionStorage key where the test page also keeps what reached it uncaught (survives reloads and navigations in its tab). */
+export const PAGE_ERRORS_KEY = 'flameup-test-errors'
+
+// The page records its own errors too: WebKitWebDriver has no console or pageerror events.
+// `before` runs first, in place of an init script (WebDriver classic has none): e.g. a fault to inject.
+const page = (config, calls, before = '') => `<!doctype html>
 <meta charset="utf-8">
 <title>flameup test page</title>
 <script>
   window.__events = []
-  addEventListener('unhandledrejection', (e) => console.error(${json(PAGE_ERROR_MARK)} + ' unhandledrejection: ' + (e.reason && e.reason.stack || e.reason)))
+  const __record = (line) => {
+    try {
+      sessionStorage.setItem(${json(PAGE_ERRORS_KEY)}, JSON.stringify([...JSON.parse(sessionStorage.getItem(${json(PAGE_ERRORS_KEY)}) || '[]'), line]))
+    } catch {}
+  }
+  addEventListener('error', (e) => __record('pageerror: ' + e.message + (e.error && e.error.stack ? '\\n' + e.error.stack : '')))
+  addEventListener('unhandledrejection', (e) => {
+    const line = 'unhandledrejection: ' + String(e.reason) + (e.reason && e.reason.stack ? '\\n' + e.reason.stack : '')
+    __record(line)
+    console.error(${json(PAGE_ERROR_MARK)} + ' ' + line)
+  })
 </script>
+${before ? '<script>' + before.replace(/<\//g, '<\\/') + '</script>' : ''}
 <script>${readFileSync(DIST + 'snippet.min.js', 'utf8')}</script>
 <script>
   flameup.init(${json(config)})
@@ -156,8 +172,9 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
       if (url.pathname == '/page') {
         const config = JSON.parse(url.searchParams.get('config') || 'null') || FAST
         const calls = JSON.parse(url.searchParams.get('calls') || '[]')
-        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
-        return res.end(page(config, calls))
+        // no-store keeps a page out of the back/forward cache; `&bfcache` lets it in (revalidated on load).
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': url.searchParams.has('bfcache') ? 'no-cache' : 'no-store' })
+        return res.end(page(config, calls, url.searchParams.get('before') || ''))
       }
       if (url.pathname == '/tag') {
         const dataset = JSON.parse(url.searchParams.get('dataset') || '{}')
@@ -189,9 +206,17 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
     api,
     origin,
     proxyRequests,
-    /** The test page, initialised with `config` (default FAST), then running `calls` through the stub. */
-    pageUrl: (config = FAST, calls = []) =>
-      origin + '/page?config=' + encodeURIComponent(JSON.stringify(config)) + '&calls=' + encodeURIComponent(JSON.stringify(calls)),
+    /**
+     * The test page, initialised with `config` (default FAST), then running `calls` through the stub.
+     * `before`: script source run before the stub, in every engine (a fault to inject, e.g. no Web Locks).
+     */
+    pageUrl: (config = FAST, calls = [], before = '') =>
+      origin +
+      '/page?config=' +
+      encodeURIComponent(JSON.stringify(config)) +
+      '&calls=' +
+      encodeURIComponent(JSON.stringify(calls)) +
+      (before ? '&before=' + encodeURIComponent(before) : ''),
     /** The script-tag page (no stub) with `data-*` attributes from `dataset`, running `code` inline after the tag. */
     tagUrl: (dataset = { proxyUrl: '/flameup' }, code = '') =>
       origin + '/tag?dataset=' + encodeURIComponent(JSON.stringify(dataset)) + '&code=' + encodeURIComponent(code),
