@@ -5,7 +5,7 @@
 //      when the page navigates right after identify, in Chromium (test/bench-browser.mjs)
 //   4. a load run against the proxy CLI (test/bench-proxy.mjs)
 // `npm run bench -- sizes` (or peers, browser, proxy) runs only those parts.
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
 
 const parts = process.argv.slice(2)
@@ -32,12 +32,23 @@ if (wanted('peers')) {
 
 if (wanted('browser')) {
   console.log('\n## Delivery in real Chromium\n')
-  const { benchRequestsPerPageView, benchChaos, formatRequestsPerPageView, formatChaos } = await import('./bench-browser.mjs')
-  console.log(formatRequestsPerPageView(await benchRequestsPerPageView()))
-  console.log(formatChaos(await benchChaos()))
-  const { benchNavigateAfterIdentify, formatNavigateAfterIdentify, benchChaosStorage, formatChaosStorage } = await import('./bench-browser.mjs')
-  console.log(formatNavigateAfterIdentify(await benchNavigateAfterIdentify()))
-  console.log(formatChaosStorage(await benchChaosStorage()))
+  const browser = await import('./bench-browser.mjs')
+  const results = {
+    requestsPerPageView: await browser.benchRequestsPerPageView(),
+    chaos: await browser.benchChaos(),
+    chaosStorage: await browser.benchChaosStorage(),
+    navigateAfterIdentify: await browser.benchNavigateAfterIdentify(),
+  }
+  const lines = [
+    browser.formatRequestsPerPageView(results.requestsPerPageView),
+    browser.formatChaos(results.chaos),
+    browser.formatChaosStorage(results.chaosStorage),
+    browser.formatNavigateAfterIdentify(results.navigateAfterIdentify),
+  ]
+  lines.forEach((line) => console.log(line))
+  // The README's figures:bench-browser block is rendered from this file by `npm run readme`.
+  const readme = lines.map((line) => '- ' + line).join('\n') + '\n\nMeasured ' + new Date().toISOString().slice(0, 10) + ' by `npm run bench -- browser`.'
+  writeFileSync(new URL('../bench/results/browser.json', import.meta.url), JSON.stringify({ ...results, readme }, null, 2) + '\n')
 }
 
 if (wanted('proxy')) {
