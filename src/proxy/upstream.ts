@@ -5,6 +5,11 @@ import type { ResolvedOptions } from './options'
 export interface Outcome {
   status: number
   person?: Person
+  /**
+   * Why it failed. From the API: its answer body parsed as JSON, unchecked, or undefined when the
+   * body was not JSON (never the body's text: answer.ts alone decides what of it may reach the
+   * browser, CONTRACT §6).
+   */
   error?: unknown
   /** The API's Retry-After on a 429 or 503, passed on to the browser. */
   retryAfter?: string
@@ -69,19 +74,17 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
       redirect: 'manual',
     })
     const text = await response.text()
-    return outcomeOf(response.status, text, () => response.headers.get('retry-after') || undefined, response.statusText)
+    return outcomeOf(response.status, text, () => response.headers.get('retry-after') || undefined)
   }
 
-  const outcomeOf = (status: number, text: string, retryAfterOf: () => string | undefined, statusText = ''): Outcome => {
+  const outcomeOf = (status: number, text: string, retryAfterOf: () => string | undefined): Outcome => {
     const body = parse(text)
     if (status >= 200 && status < 300) return body && typeof body == 'object' ? { status, person: body as Person } : { status }
     if (status < 400) return { status: 502, error: errorBody(502, 'Bad Gateway', 'The Flameup API answered with a redirect') }
     const retryAfter = (status == 429 || status == 503) && retryAfterOf()
-    return {
-      status,
-      error: body ?? errorBody(status, statusText || 'Error', text.slice(0, 500)),
-      ...(retryAfter ? { retryAfter } : {}),
-    }
+    // Text that is not JSON (a gateway's page, a one-line "no route to host-7") is not the API's
+    // error body: it stays here, and the answer says only the status.
+    return retryAfter ? { status, error: body, retryAfter } : { status, error: body }
   }
 
   const unreachable = (error: unknown): Outcome => {
