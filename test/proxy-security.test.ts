@@ -56,7 +56,7 @@ const setup = (upstream: (sent: Sent) => Response | Promise<Response> = ({ body 
     log: (line) => logs.push(line),
     fetch: async (url, init) => {
       new Headers(init.headers)
-      const entry = { url, init, body: JSON.parse(init.body as string) }
+      const entry = { url, init, body: JSON.parse(new TextDecoder().decode(init.body as Uint8Array)) }
       sent.push(entry)
       flight.peak = Math.max(flight.peak, ++flight.now)
       try {

@@ -23,7 +23,8 @@ const TIMEOUT = Symbol('timeout')
 export interface UpstreamRequest {
   url: string
   headers: Record<string, string>
-  body: string
+  /** The call's JSON, UTF-8 encoded. */
+  body: Uint8Array<ArrayBuffer>
 }
 
 /** The API's answer as an {@link UpstreamSend} reports it. */
@@ -64,7 +65,7 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
     'X-Flameup-Message-Id': messageId,
   })
 
-  const attempt = async (json: string, messageId: string, signal: AbortSignal): Promise<Outcome> => {
+  const attempt = async (json: Uint8Array<ArrayBuffer>, messageId: string, signal: AbortSignal): Promise<Outcome> => {
     const response = await fetch(url, {
       method: 'POST',
       headers: headersOf(messageId),
@@ -103,12 +104,12 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
 
   // The sender keeps its own time limits: no AbortController, timer or race per call.
   if (send) {
-    const sendOnce = async (json: string, messageId: string) => {
+    const sendOnce = async (json: Uint8Array<ArrayBuffer>, messageId: string) => {
       const response = await send({ url, headers: headersOf(messageId), body: json })
       return outcomeOf(response.status, response.text, () => response.retryAfter)
     }
     const isTimeout = (error: unknown) => (error as Error)?.name == 'TimeoutError'
-    return async (json: string, messageId: string): Promise<Outcome> => {
+    return async (json: Uint8Array<ArrayBuffer>, messageId: string): Promise<Outcome> => {
       try {
         // One immediate retry absorbs a keep-alive socket closed by the API while idle (see below).
         return await sendOnce(json, messageId).catch((error) => {
@@ -121,7 +122,7 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
     }
   }
 
-  return async (json: string, messageId: string): Promise<Outcome> => {
+  return async (json: Uint8Array<ArrayBuffer>, messageId: string): Promise<Outcome> => {
     const controller = new AbortController()
     let timer: ReturnType<typeof setTimeout> | undefined
     // Racing a timer, not only aborting: a fetch that ignores its signal must not hold the batch.
