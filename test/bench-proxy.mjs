@@ -278,6 +278,11 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts 
         for (let left = batch, round = 0; left.length && round < 20; round++) {
           const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ batch: left }) })
           const { results } = await response.json()
+          // The whole request refused (503: over maxPending): all of it again after a moment.
+          if (!results) {
+            await new Promise((resolve) => setTimeout(resolve, 100))
+            continue
+          }
           const retry = new Set(results.filter((r) => r.status == 503).map((r) => r.messageId))
           if (retry.size) await new Promise((resolve) => setTimeout(resolve, 100))
           left = left.filter((item) => retry.has(item.messageId))
