@@ -331,7 +331,7 @@ export const readmeOf = (r) => {
   if (o)
     lines.push(
       `- Overload (1,000 connections, API answering in 200 ms, clients giving up after 5 s): peak RSS ${o.peakRssMb} MB (target ≤ ${TARGET.overloadRssMb}) ${mark(o.peakRssMb <= TARGET.overloadRssMb)}, ` +
-        `${o.alive ? 'no crash' : 'crashed'}, ${o.status['503'] || 0} answers 503 with \`Retry-After\`; of the ${o.abandonedItems} calls in batches whose client gave up, ${o.abandonedItemsSentAfterAbort} reached the API afterwards (calls already in flight; at most ${o.maxInFlight} are)`,
+        `${o.alive ? 'no crash' : 'crashed'}, ${o.status['503'] || 0} answers 503 with \`Retry-After\`; of the ${o.abandonedItems} calls in batches whose client gave up, ${o.abandonedItemsSentAfterAbort} reached the API afterwards (calls in flight when their client gave up; never more than ${o.maxInFlight} at a moment)`,
     )
   if (r.heavy) lines.push(`- 12,000 distinct 30 KB calls: peak RSS ${r.heavy.peakRssMb} MB (target < ${TARGET.heavyRssMb}) ${mark(r.heavy.peakRssMb < TARGET.heavyRssMb)}`)
   if (r.redis) lines.push(`- Two instances sharing Redis, ${r.redis.items} items sent to both at once and again one after the other: ${r.redis.apiCalls} API calls, ${r.redis.duplicates} duplicates ${mark(r.redis.duplicates == 0)}`)
