@@ -4,8 +4,9 @@
 // connections, each posting batches back to back as the SDK does (text/plain, unique messageIds).
 // Figures come from /proc (CPU, peak RSS) and the upstream's own count of calls per messageId.
 // `node test/bench-proxy.mjs` prints the figures; `benchProxy()` returns them.
-import { spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { createServer } from 'node:net'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
@@ -187,6 +188,8 @@ const measureSideBySide = async (servers, { rounds, durationMs, ...options }) =>
 export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts = ['side', 'wide', 'overload', 'heavy', 'redis'] } = {}) {
   if (!existsSync(CLI)) throw new Error('dist/proxy-cli.mjs is missing: run `npm run build` first')
   const result = {}
+  // The machine may be shared: the load average before and after says how noisy the figures are.
+  const loadBefore = loadavg()
   try {
     const upstream = await startUpstream(0)
     const batchOf = () => Array.from({ length: itemsPerBatch }, () => itemOf('m-'))
@@ -222,13 +225,15 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts 
     const over = await load({ url: loaded.url + '/flameup', connections: 1000, durationMs: 8000, batchOf: () => Array.from({ length: itemsPerBatch }, () => itemOf('ab-')), abandonMs: 5000 })
     // Give calls already in flight time to land, then see which calls of abandoned batches went out after the abort.
     await new Promise((resolve) => setTimeout(resolve, 1500))
-    const { arrivals } = await stats(slow)
+    const { arrivals, calls } = await stats(slow)
     let sentAfter = 0
+    let sentBefore = 0
     let abandonedItems = 0
     for (const { ids, at } of over.abandoned)
       for (const id of ids) {
         abandonedItems++
         if (arrivals[id] > at) sentAfter++
+        else if (arrivals[id]) sentBefore++
       }
     result.overload = {
       peakRssMb: round(memoryOf(loaded.child.pid, 'VmHWM')),
@@ -239,7 +244,12 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts 
       p99Ms: round(over.p99),
       abandonedBatches: over.counts.abandoned,
       abandonedItems,
+      // Calls of abandoned batches that reached the API before / after their client gave up: those
+      // after can only be calls already in flight (at most maxConcurrency = 64 at any moment).
+      abandonedItemsSentBeforeAbort: sentBefore,
       abandonedItemsSentAfterAbort: sentAfter,
+      apiCalls: calls,
+      maxInFlight: 64,
     }
     await stop(loaded.child)
     await stop(slow.child)
@@ -268,6 +278,11 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts 
         for (let left = batch, round = 0; left.length && round < 20; round++) {
           const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ batch: left }) })
           const { results } = await response.json()
+          // The whole request refused (503: over maxPending): all of it again after a moment.
+          if (!results) {
+            await new Promise((resolve) => setTimeout(resolve, 100))
+            continue
+          }
           const retry = new Set(results.filter((r) => r.status == 503).map((r) => r.messageId))
           if (retry.size) await new Promise((resolve) => setTimeout(resolve, 100))
           left = left.filter((item) => retry.has(item.messageId))
@@ -286,7 +301,57 @@ export async function benchProxy({ durationMs = 6000, itemsPerBatch = 25, parts 
   } finally {
     for (const child of children) await stop(child)
   }
+  result.machine = {
+    date: new Date().toISOString(),
+    cores: cpus().length,
+    node: process.version,
+    loadAverage: { before: loadBefore.map((value) => round(value, 2)), after: loadavg().map((value) => round(value, 2)) },
+  }
   return result
+}
+
+const TARGET = { itemsRatio: 0.5, cpuRatio: 2, wideRssMb: 200, overloadRssMb: 250, heavyRssMb: 200 }
+const mark = (ok) => (ok ? '✓' : '✗')
+
+/** The figures as a short Markdown block for README.md and docs/proxy.md (`figures:bench-proxy`). */
+export const readmeOf = (r) => {
+  const m = r.machine
+  const lines = []
+  if (r.flameup)
+    lines.push(
+      '| 25-item batches × 50 connections | items/s | p50 / p99 ms | CPU ms/item | peak RSS MB |',
+      '|---|---:|---:|---:|---:|',
+      `| flameup-proxy (CLI) | ${r.flameup.itemsPerSecond} | ${r.flameup.p50Ms} / ${r.flameup.p99Ms} | ${r.flameup.cpuMsPerItem} | ${r.flameup.peakRssMb} |`,
+      `| lean forwarder (\`bench/forwarder.mjs\`) | ${r.forwarder.itemsPerSecond} | ${r.forwarder.p50Ms} / ${r.forwarder.p99Ms} | ${r.forwarder.cpuMsPerItem} | ${r.forwarder.peakRssMb} |`,
+      `| flameup / forwarder | ${r.ratio.itemsPerSecond}× (target ≥ ${TARGET.itemsRatio}) ${mark(r.ratio.itemsPerSecond >= TARGET.itemsRatio)} | | ${r.ratio.cpuPerItem}× (target ≤ ${TARGET.cpuRatio}) ${mark(r.ratio.cpuPerItem <= TARGET.cpuRatio)} | |`,
+      '',
+    )
+  if (r.wide) lines.push(`- 200 connections: ${r.wide.itemsPerSecond} items/s, peak RSS ${r.wide.peakRssMb} MB (target ≤ ${TARGET.wideRssMb}) ${mark(r.wide.peakRssMb <= TARGET.wideRssMb)}`)
+  const o = r.overload
+  if (o)
+    lines.push(
+      `- Overload (1,000 connections, API answering in 200 ms, clients giving up after 5 s): peak RSS ${o.peakRssMb} MB (target ≤ ${TARGET.overloadRssMb}) ${mark(o.peakRssMb <= TARGET.overloadRssMb)}, ` +
+        `${o.alive ? 'no crash' : 'crashed'}, ${o.status['503'] || 0} answers 503 with \`Retry-After\`; of the ${o.abandonedItems} calls in batches whose client gave up, ${o.abandonedItemsSentAfterAbort} reached the API afterwards (calls in flight when their client gave up; never more than ${o.maxInFlight} at a moment)`,
+    )
+  if (r.heavy) lines.push(`- 12,000 distinct 30 KB calls: peak RSS ${r.heavy.peakRssMb} MB (target < ${TARGET.heavyRssMb}) ${mark(r.heavy.peakRssMb < TARGET.heavyRssMb)}`)
+  if (r.redis) lines.push(`- Two instances sharing Redis, ${r.redis.items} items sent to both at once and again one after the other: ${r.redis.apiCalls} API calls, ${r.redis.duplicates} duplicates ${mark(r.redis.duplicates == 0)}`)
+  if (m)
+    lines.push(
+      '',
+      `Measured ${m.date.slice(0, 10)} with \`npm run bench -- proxy\` on a ${m.cores}-core machine (Node ${m.node.slice(1)}) shared with other work: load average ${m.loadAverage.before[0]} before, ${m.loadAverage.after[0]} after.`,
+    )
+  return lines.join('\n')
+}
+
+/** Writes bench/results/proxy.json: every figure, and `readme` for `npm run readme`. */
+export const writeBenchProxy = (result) => {
+  let commit
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+  } catch {}
+  const path = file('../bench/results/proxy.json')
+  writeFileSync(path, JSON.stringify({ ...result, commit, readme: readmeOf(result) }, null, 2) + '\n')
+  return path
 }
 
 export const formatBenchProxy = (r) => {
@@ -309,8 +374,10 @@ export const formatBenchProxy = (r) => {
     o && `overload (1,000 connections, 200 ms upstream, clients give up after 5 s): peak RSS ${o.peakRssMb} MB (target <= 250 MB), ` +
       `${o.alive ? 'no crash' : 'CRASHED'}, answers ${JSON.stringify(o.status)}, ${o.retryAfter} with Retry-After, ` +
       `${o.delivered} items delivered, p99 ${o.p99Ms} ms; ${o.abandonedBatches} batches abandoned (${o.abandonedItems} items), ` +
-      `${o.abandonedItemsSentAfterAbort} of those items still sent after the abort`,
+      `${o.abandonedItemsSentAfterAbort} of those items reached the API after the abort (in flight then; at most ${o.maxInFlight} are), ` +
+      `${o.abandonedItemsSentBeforeAbort} before it; ${o.apiCalls} API calls in all`,
     r.heavy && `12,000 distinct ~30 KB calls: ${r.heavy.calls} delivered, peak RSS ${r.heavy.peakRssMb} MB (target < 200 MB)`,
+    r.machine && `load average ${r.machine.loadAverage.before.join(' ')} before, ${r.machine.loadAverage.after.join(' ')} after (${r.machine.cores} cores)`,
     r.redis
       ? `two instances sharing Redis, ${r.redis.items} items sent to both at once and again one after the other: ${r.redis.apiCalls} API calls, ${r.redis.duplicates} duplicates`
       : 'two instances sharing Redis: not run (no /usr/bin/redis-server, or not asked for)',
@@ -321,5 +388,8 @@ export const formatBenchProxy = (r) => {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const parts = process.argv.slice(2)
-  process.stdout.write(formatBenchProxy(await benchProxy(parts.length ? { parts } : {})) + '\n')
+  const result = await benchProxy(parts.length ? { parts } : {})
+  process.stdout.write(formatBenchProxy(result) + '\n')
+  // Only a whole run replaces the recorded figures.
+  if (!parts.length) process.stdout.write('written to ' + writeBenchProxy(result) + '\n')
 }

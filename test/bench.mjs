@@ -53,6 +53,8 @@ if (wanted('browser')) {
 
 if (wanted('proxy')) {
   console.log('\n## Proxy under load\n')
-  const { benchProxy, formatBenchProxy } = await import('./bench-proxy.mjs')
-  console.log(formatBenchProxy(await benchProxy()))
+  const { benchProxy, formatBenchProxy, writeBenchProxy } = await import('./bench-proxy.mjs')
+  const result = await benchProxy()
+  console.log(formatBenchProxy(result))
+  console.log('written to ' + writeBenchProxy(result))
 }

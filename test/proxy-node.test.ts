@@ -11,8 +11,8 @@ afterEach(async () => {
   server = undefined
 })
 
-const listen = async (handler: (request: Request) => Promise<Response>) => {
-  server = createServer(createNodeListener(handler))
+const listen = async (handler: (request: Request) => Promise<Response>, options?: { trustProxy?: boolean }) => {
+  server = createServer(createNodeListener(handler, options))
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
   return 'http://127.0.0.1:' + (server.address() as { port: number }).port
 }
@@ -51,5 +51,20 @@ describe('createNodeListener', () => {
     })
     const init = { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: chunked, duplex: 'half' } as RequestInit
     expect((await (await fetch(url + '/flameup', init)).json()).text).toBe(body)
+  })
+  it('ignores X-Forwarded-Proto/-Host unless trustProxy is set, and then takes the last entry (one hop)', async () => {
+    // A client that sends them could otherwise pick the origin the proxy believes is its own, and
+    // make its foreign page "same-origin".
+    const url = await listen(async (request) => new Response(request.url))
+    const forged = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.example' }
+    expect(await (await fetch(url + '/flameup', { headers: forged })).text()).toBe(url + '/flameup')
+    server!.closeAllConnections()
+    await new Promise((resolve) => server!.close(resolve))
+
+    const behind = await listen(async (request) => new Response(request.url), { trustProxy: true })
+    // The proxy in front appends what it saw to what the client wrote: only the last entry is its own.
+    const viaProxy = { 'X-Forwarded-Proto': 'http, https', 'X-Forwarded-Host': 'evil.example, shop.example' }
+    expect(await (await fetch(behind + '/flameup', { headers: viaProxy })).text()).toBe('https://shop.example/flameup')
+    expect(await (await fetch(behind + '/flameup')).text()).toBe(behind + '/flameup')
   })
 })

@@ -56,7 +56,7 @@ const setup = (upstream: (sent: Sent) => Response | Promise<Response> = ({ body 
     log: (line) => logs.push(line),
     fetch: async (url, init) => {
       new Headers(init.headers)
-      const entry = { url, init, body: JSON.parse(init.body as string) }
+      const entry = { url, init, body: JSON.parse(new TextDecoder().decode(init.body as Uint8Array)) }
       sent.push(entry)
       flight.peak = Math.max(flight.peak, ++flight.now)
       try {
@@ -147,6 +147,23 @@ describe('a stranger learns nothing about a person', () => {
     })
     expect(gateway.error).toEqual({ error: 'Service Unavailable', message: 'The Flameup API is unavailable; try again later', code: 503 })
     expect(trace).toMatchObject({ status: 422, error: { error: 'Unprocessable Entity', code: 422 } })
+  })
+
+  it('a one-line plain-text 4xx body (no HTML, no newline) is not passed on as the message', async () => {
+    // It passed every prose check and reached the browser as `message` (a gateway's own 404 or 429 text).
+    const bodies: Record<string, () => Response> = {
+      t1: () => new Response('no route to people-svc.internal:8080 from edge-7', { status: 404, headers: { 'Content-Type': 'text/plain' } }),
+      t2: () => new Response('rate limited by gw-3.corp for key fl_live_x', { status: 429, statusText: 'Slow Down gw-3.corp' }),
+      t3: () => json(400, 'people-svc.internal says no'),
+    }
+    const { post } = setup(({ body }) => bodies[String(body.userId)]())
+    const answer = await post({ batch: Object.keys(bodies).map((userId) => item({ userId })) })
+    expect(answer.text).not.toMatch(/internal|corp|edge|fl_live|Slow/)
+    expect(answer.body.results.map((result: { error: unknown }) => result.error)).toEqual([
+      { error: 'Not Found', message: 'The Flameup API answered with status 404', code: 404 },
+      { error: 'Too Many Requests', message: 'The Flameup API answered with status 429', code: 429 },
+      { error: 'Bad Request', message: 'The Flameup API answered with status 400', code: 400 },
+    ])
   })
 
   it('an upstream 401 or 403 is the item\'s 401 with a generic body (the key is wrong)', async () => {

@@ -47,7 +47,7 @@ const setup = (upstream: Upstream = created, options: Partial<ProxyOptions> = {}
     workspaceId: 'ws_1',
     log: (line) => logs.push(line),
     fetch: async (url, init) => {
-      const entry = { url, init, body: JSON.parse(init.body as string) }
+      const entry = { url, init, body: JSON.parse(new TextDecoder().decode(init.body as Uint8Array)) }
       sent.push(entry)
       return upstream(entry)
     },

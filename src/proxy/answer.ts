@@ -86,9 +86,10 @@ const UNAUTHORIZED: ProxyError = {
 /**
  * Builds what reaches the browser for one item from what became of its call (CONTRACT §6 "What
  * an answer may carry"). A 4xx error keeps only `error`, `message` (at most 500 characters),
- * `code` and well-formed `details`, each of them one line of text, with `redact` applied;
- * anything else (HTML, stack traces, unknown fields, headers, any 5xx text) becomes a generic
- * body of the same shape. An upstream 401 or 403 is the item's 401: the key is wrong, not the caller.
+ * `code` and well-formed `details`, each of them one line of text, with `redact` applied, and
+ * only when the API answered JSON of that shape (`outcome.error` is its parsed body); anything
+ * else (a text or HTML body however short, stack traces, unknown fields, headers, any 5xx text)
+ * becomes a generic body of the same shape. An upstream 401 or 403 is the item's 401: the key is wrong, not the caller.
  */
 export const createAnswer = (redact: (text: string) => string) => {
   const prose = (value: unknown, max: number) =>

@@ -98,7 +98,8 @@ const handler = createProxyHandler({
   // The client address, which the listener below has put in X-Forwarded-For (and only there).
   rateLimit: ratePerMinute ? { perMinute: ratePerMinute, key: (request) => request.headers.get('x-forwarded-for') ?? '' } : undefined,
 })
-const listener = createNodeListener(handler)
+// X-Forwarded-Proto/-Host: the listener reads their last entry with FLAMEUP_TRUST_PROXY=1, else ignores them.
+const listener = createNodeListener(handler, { trustProxy: trustProxy == '1' })
 
 const last = (value: string | string[] | undefined) => {
   const list = (Array.isArray(value) ? value.join(',') : value || '').split(',')
@@ -132,15 +133,8 @@ const server = createServer(
     }
     const headers = req.headers
     // Express's "trust proxy" for one hop: the proxy in front appends the address it saw to
-    // X-Forwarded-For and sets X-Forwarded-Host/-Proto; earlier values are the client's own words.
-    // Without it they are all ignored, so that no client can pick the origin the proxy believes in.
+    // X-Forwarded-For; earlier entries are the client's own words, and without it all are ignored.
     const forwardedFor = trustProxy == '1' ? last(headers['x-forwarded-for']) : ''
-    if (trustProxy == '1') {
-      for (const name of ['x-forwarded-host', 'x-forwarded-proto']) if (headers[name]) headers[name] = last(headers[name])
-    } else {
-      delete headers['x-forwarded-host']
-      delete headers['x-forwarded-proto']
-    }
     if (loopbackBound && !isLoopback(hostName(headers.host || '')) && !forwardedFor) {
       req.resume()
       return json(res, 403, 'Forbidden', 'This proxy listens on a loopback address and answers only to a loopback Host (localhost, 127.0.0.1, [::1])')

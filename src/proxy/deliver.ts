@@ -35,7 +35,7 @@ export const createDelivery = (options: ResolvedOptions, log: (line: string) => 
     log('dedupe store ' + what + ' failed: ' + String((error as Error)?.message || error))
   }
 
-  const run = async (key: string, json: string, messageId: string): Promise<Outcome> => {
+  const run = async (key: string, json: Uint8Array<ArrayBuffer>, messageId: string): Promise<Outcome> => {
     let found: ClaimResult
     let claimed = true
     try {
@@ -60,7 +60,7 @@ export const createDelivery = (options: ResolvedOptions, log: (line: string) => 
     return outcome
   }
 
-  const start = (key: string, json: string, messageId: string) => {
+  const start = (key: string, json: Uint8Array<ArrayBuffer>, messageId: string) => {
     // Registered synchronously and kept until the store has the answer, so a second request either
     // joins this promise or finds the record: no window in which both call the API.
     let pending = inflight.get(key)
@@ -71,7 +71,7 @@ export const createDelivery = (options: ResolvedOptions, log: (line: string) => 
     return pending
   }
 
-  return (json: string, messageId: string): Promise<Outcome> => {
+  return (json: Uint8Array<ArrayBuffer>, messageId: string): Promise<Outcome> => {
     const key = sha256([workspaceId, messageId, json])
     return typeof key == 'string' ? start(key, json, messageId) : key.then((hex) => start(hex, json, messageId))
   }

@@ -1,8 +1,8 @@
 /** Lowercase hex SHA-256 of the UTF-8 text of the parts, joined by newlines. */
-export type Sha256Hex = (parts: string[]) => string | Promise<string>
+export type Sha256Hex = (parts: (string | Uint8Array)[]) => string | Promise<string>
 
 interface NodeHash {
-  update(text: string): NodeHash
+  update(data: string | Uint8Array): NodeHash
   digest(encoding: 'hex'): string
 }
 interface NodeCrypto {
@@ -11,7 +11,15 @@ interface NodeCrypto {
 
 const hex = (buffer: ArrayBuffer) => Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, '0')).join('')
 
-const webCrypto: Sha256Hex = async (parts) => hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(parts.join('\n'))))
+const encoder = new TextEncoder()
+const NEWLINE = encoder.encode('\n')
+
+const webCrypto: Sha256Hex = async (parts) => {
+  const chunks = parts.flatMap((part, index) => [...(index ? [NEWLINE] : []), typeof part == 'string' ? encoder.encode(part) : part])
+  const bytes = new Uint8Array(chunks.reduce((size, chunk) => size + chunk.byteLength, 0))
+  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.byteLength), 0)
+  return hex(await crypto.subtle.digest('SHA-256', bytes))
+}
 
 // Part by part: no joined copy of a call that may be 32 KB.
 const nodeHash = (node: NodeCrypto): Sha256Hex => (parts) => {

@@ -12,7 +12,7 @@ export { createMemoryStore } from './dedupe'
 export type { ClaimResult, DedupeStore, DeliveredRecord, MemoryStoreOptions } from './dedupe'
 export type { UpstreamRequest, UpstreamResponse, UpstreamSend } from './upstream'
 export { createNodeListener } from './node'
-export type { NodeRequest, NodeResponse } from './node'
+export type { NodeListenerOptions, NodeRequest, NodeResponse } from './node'
 export type { ProxyOptions } from './options'
 export type { ProxyError, ProxyItemResult } from './answer'
 export type { Authorize, ProxyCall } from './identity'
@@ -26,6 +26,8 @@ export type ProxyHandler = (request: Request) => Promise<Response>
 export interface ProxyResponseBody {
   results: ProxyItemResult[]
 }
+
+const utf8 = new TextEncoder()
 
 /** Seconds a 503 for a full queue asks the browser to wait: slots free up within a call's time. */
 const BUSY_RETRY_AFTER = '2'
@@ -91,15 +93,19 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
    * shared limiter and keeping it until the batch has no call left to send. Requests thus finish
    * in the order they got slots: under overload the first ones complete and the rest wait or are
    * refused, instead of every batch creeping along together past its client's patience.
+   * Memory: the parsed batch is dropped once checked (only the messageIds are kept), and each
+   * call's JSON once sent, so that a batch of 30 KB calls waiting for slots holds one copy of
+   * each call, not three (issue 10: 12,000 calls of 30 KB under 200 MB).
    */
-  const runBatch = async (request: Request, batch: BatchItem[]) => {
+  const runBatch = async (request: Request, batch: BatchItem[], ids: string[]) => {
     const signal = request.signal ?? null
-    const outcomes = new Array<Outcome>(batch.length)
+    const count = ids.length
+    const outcomes = new Array<Outcome>(count)
     // Which items passed a configured identity check: only those may show the person.
-    const verified = exposePerson && verify ? new Array<boolean>(batch.length).fill(false) : undefined
-    const bodies = new Array<string | undefined>(batch.length)
+    const verified = exposePerson && verify ? new Array<boolean>(count).fill(false) : undefined
+    const bodies = new Array<Uint8Array<ArrayBuffer> | undefined>(count)
     const checks: Promise<void>[] = []
-    for (let index = 0; index < batch.length; index++) {
+    for (let index = 0; index < count; index++) {
       const item = batch[index]
       let checked
       try {
@@ -114,7 +120,9 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
         continue
       }
       const [call, json] = checked
-      bodies[index] = json
+      // Held as UTF-8 bytes until sent: outside the JS heap, so a call waiting for a slot is not
+      // promoted with the garbage around it (issue 10: 12,000 calls of 30 KB under 200 MB).
+      bodies[index] = utf8.encode(json)
       if (verify)
         checks.push(
           verify(request, { messageId: item.messageId, userId: call.userId, email: call.email, traits: call.traits, userHash: item.userHash as string | undefined }).then(
@@ -132,10 +140,12 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
           ),
         )
     }
+    // The items' traits now live on only in their JSON.
+    batch.length = 0
     if (checks.length) await Promise.all(checks)
 
     const sendable: number[] = []
-    for (let index = 0; index < batch.length; index++)
+    for (let index = 0; index < count; index++)
       if (bodies[index] === undefined) limiter.done()
       else sendable.push(index)
     let stop: Outcome | undefined
@@ -151,7 +161,9 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
           if (signal?.aborted) outcomes[index] = CANCELLED
           else if (stop) outcomes[index] = stop
           else {
-            const outcome = await deliver(bodies[index]!, batch[index].messageId)
+            const json = bodies[index]!
+            bodies[index] = undefined
+            const outcome = await deliver(json, ids[index])
             if (STOPS_BATCH(outcome)) stop ??= outcome
             outcomes[index] = outcome
           }
@@ -182,7 +194,8 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     }
     if (!limiter.admit(batch.length))
       return refuse(503, 'The proxy is busy; retry in a few seconds', { ...headers, 'Retry-After': BUSY_RETRY_AFTER })
-    const { outcomes, verified } = await runBatch(request, batch)
+    const ids = batch.map((item) => item.messageId)
+    const { outcomes, verified } = await runBatch(request, batch, ids)
     const retryAfter = latestRetryAfter(outcomes)
     if (retryAfter) headers = { ...headers, 'Retry-After': retryAfter }
     const unreachable = outcomes.filter((outcome) => outcome.unreachable)
@@ -199,7 +212,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
         headers,
       )
     }
-    const results = batch.map(({ messageId }, index) => answer(messageId, outcomes[index], verified?.[index] ?? false))
+    const results = ids.map((messageId, index) => answer(messageId, outcomes[index], verified?.[index] ?? false))
     return reply(200, { results } satisfies ProxyResponseBody, headers)
   }
 

@@ -35,7 +35,24 @@ const BUFFERED_BODY = 65536
 /** How long an answer given before its request body was read waits for the client to finish sending. */
 const DRAIN_TIMEOUT = 5000
 
-const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(',')[0].trim()
+/** Options of {@link createNodeListener}. */
+export interface NodeListenerOptions {
+  /**
+   * `true` when exactly one reverse proxy of yours sits in front and sets `X-Forwarded-Proto` and
+   * `X-Forwarded-Host`: the page's origin is then rebuilt from the last entry of each (what that
+   * proxy appended; earlier entries are the client's own words), as Express's "trust proxy" does
+   * for one hop. Otherwise both headers are ignored, since any client can send them and would pick
+   * the origin the same-origin check believes in (issue 10).
+   * @default false
+   */
+  trustProxy?: boolean
+}
+
+/** The last comma-separated entry of a header: the one the proxy in front wrote. */
+const last = (value: string | string[] | undefined) => {
+  const list = (Array.isArray(value) ? value.join(',') : value)?.split(',')
+  return list?.[list.length - 1].trim()
+}
 
 /**
  * The request body as a web stream, paused while the reader is behind (backpressure), and a
@@ -81,11 +98,10 @@ const bodyOf = (req: NodeRequest): [ReadableStream<Uint8Array>, () => void] => {
 }
 
 /**
- * The Fetch Request for a node:http request. Behind a reverse proxy the page's origin is rebuilt
- * from X-Forwarded-Proto and X-Forwarded-Host: a cross-origin page cannot set those without a
- * preflight, and preflights carry no custom header values, so they cannot widen the origin check.
+ * The Fetch Request for a node:http request. With `trustProxy` the page's origin is rebuilt from
+ * the last X-Forwarded-Proto and X-Forwarded-Host entries; without it from the socket and Host.
  */
-const toRequest = (req: NodeRequest, signal: AbortSignal, buffered?: Uint8Array<ArrayBuffer>): [Request, () => void] => {
+const toRequest = (req: NodeRequest, signal: AbortSignal, trustProxy: boolean, buffered?: Uint8Array<ArrayBuffer>): [Request, () => void] => {
   const headers: [string, string][] = []
   for (const name in req.headers) {
     const value = req.headers[name]
@@ -94,8 +110,8 @@ const toRequest = (req: NodeRequest, signal: AbortSignal, buffered?: Uint8Array<
     else for (const item of value) headers.push([name, item])
   }
   const secure = (req.socket as { encrypted?: boolean } | null)?.encrypted
-  const protocol = first(req.headers['x-forwarded-proto']) || (secure ? 'https' : 'http')
-  const host = first(req.headers['x-forwarded-host']) || req.headers.host || 'localhost'
+  const protocol = (trustProxy && last(req.headers['x-forwarded-proto'])) || (secure ? 'https' : 'http')
+  const host = (trustProxy && last(req.headers['x-forwarded-host'])) || req.headers.host || 'localhost'
   const method = req.method || 'GET'
   const url = protocol + '://' + host + (req.url || '/')
   if (buffered) return [new Request(url, { method, headers, body: buffered, signal }), () => {}]
@@ -163,10 +179,11 @@ const writeResponse = async (response: Response, req: NodeRequest, res: NodeResp
 /**
  * Mounts a Fetch-standard handler (such as `createProxyHandler(...)`) on `node:http`, Express or
  * Connect: `http.createServer(createNodeListener(handler))` or `app.use('/flameup', ...)`. Mount it
- * before any body parser, which would consume the body first.
+ * before any body parser, which would consume the body first. Behind one reverse proxy that sets
+ * `X-Forwarded-Proto`/`-Host`, pass `{ trustProxy: true }` (see {@link NodeListenerOptions}).
  */
 export const createNodeListener =
-  (handler: (request: Request) => Promise<Response>) =>
+  (handler: (request: Request) => Promise<Response>, { trustProxy = false }: NodeListenerOptions = {}) =>
   async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     let response: Response
     let discard = () => {}
@@ -182,7 +199,7 @@ export const createNodeListener =
         res.destroy()
         return
       }
-      const [request, drop] = toRequest(req, controller.signal, buffered)
+      const [request, drop] = toRequest(req, controller.signal, trustProxy, buffered)
       discard = drop
       response = await handler(request)
     } catch {

@@ -5,6 +5,11 @@ import type { ResolvedOptions } from './options'
 export interface Outcome {
   status: number
   person?: Person
+  /**
+   * Why it failed. From the API: its answer body parsed as JSON, unchecked, or undefined when the
+   * body was not JSON (never the body's text: answer.ts alone decides what of it may reach the
+   * browser, CONTRACT §6).
+   */
   error?: unknown
   /** The API's Retry-After on a 429 or 503, passed on to the browser. */
   retryAfter?: string
@@ -18,7 +23,8 @@ const TIMEOUT = Symbol('timeout')
 export interface UpstreamRequest {
   url: string
   headers: Record<string, string>
-  body: string
+  /** The call's JSON, UTF-8 encoded. */
+  body: Uint8Array<ArrayBuffer>
 }
 
 /** The API's answer as an {@link UpstreamSend} reports it. */
@@ -59,7 +65,7 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
     'X-Flameup-Message-Id': messageId,
   })
 
-  const attempt = async (json: string, messageId: string, signal: AbortSignal): Promise<Outcome> => {
+  const attempt = async (json: Uint8Array<ArrayBuffer>, messageId: string, signal: AbortSignal): Promise<Outcome> => {
     const response = await fetch(url, {
       method: 'POST',
       headers: headersOf(messageId),
@@ -69,19 +75,17 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
       redirect: 'manual',
     })
     const text = await response.text()
-    return outcomeOf(response.status, text, () => response.headers.get('retry-after') || undefined, response.statusText)
+    return outcomeOf(response.status, text, () => response.headers.get('retry-after') || undefined)
   }
 
-  const outcomeOf = (status: number, text: string, retryAfterOf: () => string | undefined, statusText = ''): Outcome => {
+  const outcomeOf = (status: number, text: string, retryAfterOf: () => string | undefined): Outcome => {
     const body = parse(text)
     if (status >= 200 && status < 300) return body && typeof body == 'object' ? { status, person: body as Person } : { status }
     if (status < 400) return { status: 502, error: errorBody(502, 'Bad Gateway', 'The Flameup API answered with a redirect') }
     const retryAfter = (status == 429 || status == 503) && retryAfterOf()
-    return {
-      status,
-      error: body ?? errorBody(status, statusText || 'Error', text.slice(0, 500)),
-      ...(retryAfter ? { retryAfter } : {}),
-    }
+    // Text that is not JSON (a gateway's page, a one-line "no route to host-7") is not the API's
+    // error body: it stays here, and the answer says only the status.
+    return retryAfter ? { status, error: body, retryAfter } : { status, error: body }
   }
 
   const unreachable = (error: unknown): Outcome => {
@@ -100,12 +104,12 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
 
   // The sender keeps its own time limits: no AbortController, timer or race per call.
   if (send) {
-    const sendOnce = async (json: string, messageId: string) => {
+    const sendOnce = async (json: Uint8Array<ArrayBuffer>, messageId: string) => {
       const response = await send({ url, headers: headersOf(messageId), body: json })
       return outcomeOf(response.status, response.text, () => response.retryAfter)
     }
     const isTimeout = (error: unknown) => (error as Error)?.name == 'TimeoutError'
-    return async (json: string, messageId: string): Promise<Outcome> => {
+    return async (json: Uint8Array<ArrayBuffer>, messageId: string): Promise<Outcome> => {
       try {
         // One immediate retry absorbs a keep-alive socket closed by the API while idle (see below).
         return await sendOnce(json, messageId).catch((error) => {
@@ -118,7 +122,7 @@ export const createUpstream = ({ apiHost, workspaceId, apiKey, fetch, send, time
     }
   }
 
-  return async (json: string, messageId: string): Promise<Outcome> => {
+  return async (json: Uint8Array<ArrayBuffer>, messageId: string): Promise<Outcome> => {
     const controller = new AbortController()
     let timer: ReturnType<typeof setTimeout> | undefined
     // Racing a timer, not only aborting: a fetch that ignores its signal must not hold the batch.

@@ -2,6 +2,7 @@
 // binary in node_modules, in front of the API stand-in on 127.0.0.1 (issue 11: the Fetch-standard
 // handler is the one implementation for every runtime). Run: `npx vitest run --project runtimes`.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +12,10 @@ import { ensureBuilt, freePort, ROOT } from '../proxy-processes'
 
 const KEY = 'sk_runtime_test_0123456789'
 const WORKSPACE = 'ws_runtime'
+// identitySecret is set on every runtime: the HMAC check runs on Web Crypto (crypto.subtle), which
+// each runtime implements on its own (BoringSSL in Bun and workerd, ring/aws-lc in Deno).
+const SECRET = 'runtime-identity-secret'
+const hmac = (userId: string) => createHmac('sha256', SECRET).update(userId).digest('hex')
 const PROXY = join(ROOT, 'dist/proxy.mjs')
 const BUN = join(ROOT, 'node_modules/@oven/bun-linux-x64/bin/bun')
 const DENO = join(ROOT, 'node_modules/@deno/linux-x64-glibc/deno')
@@ -52,9 +57,20 @@ const run = (command: string, args: string[], env: Record<string, string> = {}) 
   return { child, exited, output: () => output }
 }
 
-/** Posts a batch until the server answers (it may still be starting), then checks the answer. */
+/**
+ * Posts a batch until the server answers (it may still be starting), then checks the answer: two
+ * calls with a valid userHash are delivered, one with a forged userHash (the HMAC of another
+ * userId) is 403 and never reaches the API.
+ */
 const deliversABatch = async (url: string, runtime: { exited: Promise<never>; output: () => string }) => {
-  const batch = ['a', 'b'].map((n) => ({ messageId: url + '#' + n, userId: new URL(url).port + '-' + n, email: n + '@example.com', traits: { plan: 'pro' } }))
+  const userOf = (n: string) => new URL(url).port + '-' + n
+  const batch = ['a', 'b', 'forged'].map((n) => ({
+    messageId: url + '#' + n,
+    userId: userOf(n),
+    userHash: hmac(n == 'forged' ? userOf('a') : userOf(n)),
+    email: n + '@example.com',
+    traits: { plan: 'pro' },
+  }))
   let answer: Response | undefined
   await expect
     .poll(
@@ -69,8 +85,11 @@ const deliversABatch = async (url: string, runtime: { exited: Promise<never>; ou
     )
     .toBe(200)
   const body = await answer!.json()
-  expect(body.results.map((r: { messageId: string; status: number }) => [r.messageId, r.status])).toEqual(batch.map((item) => [item.messageId, 201]))
-  // Reached the API once per call, with the key; an invalid item was never sent.
+  expect(body.results.map((r: { messageId: string; status: number }) => [r.messageId, r.status])).toEqual(
+    batch.map((item) => [item.messageId, item.messageId.endsWith('#forged') ? 403 : 201]),
+  )
+  // Reached the API once per verified call, with the key; the forged and the invalid item were never sent.
+  expect(api.requests.some((entry) => entry.userId == userOf('forged'))).toBe(false)
   expect(api.requests.filter((entry) => entry.messageId?.startsWith(url + '#')).map((entry) => entry.status)).toEqual([201, 201])
   const invalid = await fetch(url, { method: 'POST', body: JSON.stringify({ batch: [{ messageId: url + '#x', userId: '' }] }) })
   expect((await invalid.json()).results[0].status).toBe(400)
@@ -79,19 +98,19 @@ const deliversABatch = async (url: string, runtime: { exited: Promise<never>; ou
 
 const handlerScript = (serve: string) => `
 import { createProxyHandler } from './proxy.mjs'
-const handler = createProxyHandler({ apiKey: ${JSON.stringify(KEY)}, workspaceId: ${JSON.stringify(WORKSPACE)}, apiHost: process.env.API_HOST })
+const handler = createProxyHandler({ apiKey: ${JSON.stringify(KEY)}, workspaceId: ${JSON.stringify(WORKSPACE)}, apiHost: process.env.API_HOST, identitySecret: ${JSON.stringify(SECRET)} })
 ${serve}
 `
 
 describe('the built handler on other runtimes', () => {
-  it.skipIf(!existsSync(BUN))('answers a batch on Bun (Bun.serve)', async () => {
+  it.skipIf(!existsSync(BUN))('answers a batch on Bun (Bun.serve), userHash checked', async () => {
     const port = await freePort()
     writeFileSync(join(dir, 'bun.mjs'), handlerScript(`Bun.serve({ hostname: '127.0.0.1', port: ${port}, fetch: handler })`))
     const bun = run(BUN, ['bun.mjs'], { API_HOST: api.url })
     await deliversABatch(`http://127.0.0.1:${port}/flameup`, bun)
   })
 
-  it.skipIf(!existsSync(DENO))('answers a batch on Deno (Deno.serve, network limited to 127.0.0.1)', async () => {
+  it.skipIf(!existsSync(DENO))('answers a batch on Deno (Deno.serve, network limited to 127.0.0.1), userHash checked', async () => {
     const port = await freePort()
     const apiPort = new URL(api.url).port
     writeFileSync(join(dir, 'deno.mjs'), handlerScript(`Deno.serve({ hostname: '127.0.0.1', port: ${port}, onListen() {} }, handler)`))
@@ -103,7 +122,7 @@ describe('the built handler on other runtimes', () => {
     await deliversABatch(`http://127.0.0.1:${port}/flameup`, deno)
   })
 
-  it.skipIf(!existsSync(WORKERD))('answers a batch on workerd (the Cloudflare Workers runtime), without Node compatibility', async () => {
+  it.skipIf(!existsSync(WORKERD))('answers a batch on workerd (the Cloudflare Workers runtime), without Node compatibility, userHash checked', async () => {
     const port = await freePort()
     writeFileSync(
       join(dir, 'worker.mjs'),
@@ -111,7 +130,7 @@ describe('the built handler on other runtimes', () => {
 let handler
 export default {
   fetch(request, env) {
-    handler ??= createProxyHandler({ apiKey: env.FLAMEUP_API_KEY, workspaceId: env.FLAMEUP_WORKSPACE_ID, apiHost: env.API_HOST })
+    handler ??= createProxyHandler({ apiKey: env.FLAMEUP_API_KEY, workspaceId: env.FLAMEUP_WORKSPACE_ID, apiHost: env.API_HOST, identitySecret: env.FLAMEUP_IDENTITY_SECRET })
     return handler(request)
   },
 }
@@ -136,6 +155,7 @@ const worker :Workerd.Worker = (
     (name = "FLAMEUP_API_KEY", text = ${JSON.stringify(KEY)}),
     (name = "FLAMEUP_WORKSPACE_ID", text = ${JSON.stringify(WORKSPACE)}),
     (name = "API_HOST", text = ${JSON.stringify(api.url)}),
+    (name = "FLAMEUP_IDENTITY_SECRET", text = ${JSON.stringify(SECRET)}),
   ],
 );
 `,
