@@ -30,6 +30,8 @@ export const createFlusher = (
   let closed = false
   /** Bytes of this page's keepalive requests in flight: Chromium refuses one past 64 KiB in all (contract §4a). */
   let carried = 0
+  /** Back/forward-cache restores so far: a request from before the last one no longer counts in `carried`. */
+  let restores = 0
   const { proxyUrl, flushInterval } = settings
   /** Keys this page sent and has no answer for yet: a closing page must not send them twice. */
   const inFlight = new Set<string>()
@@ -74,10 +76,11 @@ export const createFlusher = (
     const sending = transport(groups, KEEPALIVE_BUDGET - carried, closing)
     if (!sending) return
     const [sent, bytes, answers] = sending
+    const sentAfter = restores
     carried += bytes
     sent.forEach((group) => group._entries.forEach(([key]) => inFlight.add(key)))
     return answers.then((outcomes) => {
-      carried -= bytes
+      if (sentAfter == restores) carried -= bytes
       return apply(sent, outcomes)
     })
   }
@@ -142,9 +145,12 @@ export const createFlusher = (
       for (let sending; (sending = send(sendable(), true)); ) sending.catch(log)
     },
     // Back from the back/forward cache: Firefox never settles a request answered while the page was
-    // frozen, so what was in flight counts as unanswered and goes again (the proxy dedupes a resend).
+    // frozen, so what was in flight counts as unanswered and goes again (the proxy dedupes a resend),
+    // and its keepalive bytes no longer hold the budget; one that settles after all (Chromium) gives nothing back.
     () => {
       inFlight.clear()
+      carried = 0
+      restores++
       flush()
     },
   )
