@@ -20,12 +20,12 @@ export const PAUSE = 3
  * `item`: the status is one item's in a proxy answer, where 403 is the proxy refusing that call's
  * identity (a drop), while 401 still means the API refused the proxy's key (a pause).
  */
-export const verdictOf = (status = 0, item?: boolean) =>
-  status >= 200 && status < 300
+export const verdictOf = (status = 0, item?: boolean, hundreds = (status / 100) | 0) =>
+  hundreds == 2
     ? ACCEPTED
     : status == 401 || (status == 403 && !item)
       ? PAUSE
-      : status >= 400 && status < 500 && status != 408 && status != 429
+      : hundreds == 4 && status != 408 && status != 429
         ? REJECTED
         : RETRY
 
