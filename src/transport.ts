@@ -106,9 +106,8 @@ export const createTransport =
           : sent.slice(from, to).map(({ messageId }): Outcome => {
               // A whole-request answer (401, 403, 502, a 413 for one call...) applies to every call.
               if (answer[0] != 200) return answer
-              const results = answer[1]?.results
-              // A 200 without this call's result is garbage: retry it.
-              const result = ([] as any[]).concat(results).find((item) => item?.messageId == messageId)
+              // A 200 without this call's result (or without a list of results) is garbage: retry it.
+              const result = answer[1]?.results?.find?.((item: any) => item?.messageId == messageId)
               // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
               return result ? [result.status, result.person ?? result.error, answer[2], true] : []
             }),
