@@ -33,7 +33,7 @@ export const utf8Length = (text: string) => new TextEncoder().encode(text).lengt
  * unchanged-call hash, so identify does no second JSON pass), or throws a FlameupError.
  */
 export const validateIdentify = (userId: unknown, traits: unknown = {}, options?: IdentifyOptions): [IdentifyCall, string] => {
-  if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || userId == 'undefined' || userId == 'null')
+  if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || ['undefined', 'null'].includes(userId))
     invalid('userId')
   // A plain object: arrays, dates, class instances and null are not traits (null has no prototype to ask for: 0 stands in).
   if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits')
