@@ -14,7 +14,9 @@ const minify = () =>
     ecma: 2020,
     // hoist_funs puts idb-keyval's promisifyRequest first and inline: 1 keeps a few small helpers as
     // calls: both measured smaller after gzip (about 20 B), and neither changes semantics.
-    compress: { passes: 3, unsafe_arrows: true, pure_getters: true, hoist_funs: true, inline: 1 },
+    // booleans_as_integers (-11 B): true/false become 1/0 and comparisons with them loose (`0 == navigator.onLine`);
+    // no boolean reaches the public surface (identify resolves strings, events carry no flags).
+    compress: { passes: 3, unsafe_arrows: true, pure_getters: true, hoist_funs: true, inline: 1, booleans_as_integers: true },
     // Underscore-prefixed properties are internal; stored records and wire fields never start with one.
     mangle: { properties: { regex: /^_/ } },
     format: { comments: false },

@@ -7,6 +7,7 @@ export const backoff = (attempt: number, base: number, max: number, rand = Math.
  * when it is missing or unreadable. A date in the past means "now".
  */
 export const parseRetryAfter = (header: string | null | undefined, now: number): number | undefined => {
-  const wait = header ? (isNaN(+header) ? Date.parse(header) - now : +header * 1000) : NaN
-  return wait == wait ? Math.max(0, wait) : undefined
+  // NaN (an unreadable date) stays NaN through Math.max, and fails `>= 0`.
+  const wait = Math.max(0, isNaN(+header!) ? Date.parse(header!) - now : +header! * 1000)
+  if (header && wait >= 0) return wait
 }

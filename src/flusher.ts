@@ -28,8 +28,12 @@ export const createFlusher = (
   let paused = false
   let offline = false
   let closed = false
-  /** Bytes of this page's keepalive requests in flight: Chromium refuses one past 64 KiB in all (contract §4a). */
-  let carried = 0
+  /**
+   * Bytes of this page's keepalive requests in flight: Chromium refuses one past 64 KiB in all
+   * (contract §4a). In a box that a back/forward-cache restore replaces: a request from before it
+   * no longer counts, and gives nothing back when it settles.
+   */
+  let carried = [0]
   const { proxyUrl, flushInterval } = settings
   /** Keys this page sent and has no answer for yet: a closing page must not send them twice. */
   const inFlight = new Set<string>()
@@ -71,13 +75,14 @@ export const createFlusher = (
    * time (Infinity when nothing is retried).
    */
   const send = (groups: Group[], closing?: boolean) => {
-    const sending = transport(groups, KEEPALIVE_BUDGET - carried, closing)
+    const sending = transport(groups, KEEPALIVE_BUDGET - carried[0], closing)
     if (!sending) return
     const [sent, bytes, answers] = sending
-    carried += bytes
+    const box = carried
+    box[0] += bytes
     sent.forEach((group) => group._entries.forEach(([key]) => inFlight.add(key)))
     return answers.then((outcomes) => {
-      carried -= bytes
+      box[0] -= bytes
       return apply(sent, outcomes)
     })
   }
@@ -142,9 +147,11 @@ export const createFlusher = (
       for (let sending; (sending = send(sendable(), true)); ) sending.catch(log)
     },
     // Back from the back/forward cache: Firefox never settles a request answered while the page was
-    // frozen, so what was in flight counts as unanswered and goes again (the proxy dedupes a resend).
+    // frozen, so what was in flight counts as unanswered and goes again (the proxy dedupes a resend),
+    // and its keepalive bytes no longer hold the budget; one that settles after all (Chromium) gives nothing back.
     () => {
       inFlight.clear()
+      carried = [0]
       flush()
     },
   )

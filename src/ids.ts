@@ -17,9 +17,12 @@ let last = 0
  */
 export const queueKey = (messageId: string) => 'q' + (last = Math.max(last, Date.now())).toString(36) + (1e9 + ++sequence) + messageId.slice(0, 8)
 
-/** FNV-1a over the call's JSON: enough to tell an unchanged identify, and it keeps no traits. */
+/**
+ * FNV-1a over the call's JSON, one code point at a time: enough to tell an unchanged identify, and
+ * it keeps no traits.
+ */
 export const hashOf = (text: string) => {
   let hash = 2166136261
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619)
+  for (const char of text) hash = Math.imul(hash ^ char.codePointAt(0)!, 16777619)
   return hash >>> 0
 }

@@ -20,12 +20,12 @@ export const PAUSE = 3
  * `item`: the status is one item's in a proxy answer, where 403 is the proxy refusing that call's
  * identity (a drop), while 401 still means the API refused the proxy's key (a pause).
  */
-export const verdictOf = (status = 0, item?: boolean) =>
-  status >= 200 && status < 300
+export const verdictOf = (status = 0, item?: boolean, hundreds = (status / 100) | 0) =>
+  hundreds == 2
     ? ACCEPTED
     : status == 401 || (status == 403 && !item)
       ? PAUSE
-      : status >= 400 && status < 500 && status != 408 && status != 429
+      : hundreds == 4 && status != 408 && status != 429
         ? REJECTED
         : RETRY
 
@@ -106,9 +106,8 @@ export const createTransport =
           : sent.slice(from, to).map(({ messageId }): Outcome => {
               // A whole-request answer (401, 403, 502, a 413 for one call...) applies to every call.
               if (answer[0] != 200) return answer
-              const results = answer[1]?.results
-              // A 200 without this call's result is garbage: retry it.
-              const result = ([] as any[]).concat(results).find((item) => item?.messageId == messageId)
+              // A 200 without this call's result (or without a list of results) is garbage: retry it.
+              const result = answer[1]?.results?.find?.((item: any) => item?.messageId == messageId)
               // The proxy passes the API's Retry-After on the whole answer; it applies to the calls that are retried.
               return result ? [result.status, result.person ?? result.error, answer[2], true] : []
             }),

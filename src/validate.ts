@@ -13,6 +13,9 @@ export interface IdentifyCall {
 /** Most bytes of JSON one call may take (contract §3). */
 export const MAX_CALL_BYTES = 32768
 
+/** Most levels of objects and arrays in traits, the traits object itself being the first (contract §3). */
+export const MAX_DEPTH = 32
+
 // Deliberately loose: one "@", a dot in the domain, no spaces. The API has the final say.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
@@ -30,7 +33,7 @@ export const utf8Length = (text: string) => new TextEncoder().encode(text).lengt
  * unchanged-call hash, so identify does no second JSON pass), or throws a FlameupError.
  */
 export const validateIdentify = (userId: unknown, traits: unknown = {}, options?: IdentifyOptions): [IdentifyCall, string] => {
-  if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || userId == 'undefined' || userId == 'null')
+  if (typeof userId != 'string' || !userId.trim() || userId.length > 255 || ['undefined', 'null'].includes(userId))
     invalid('userId')
   // A plain object: arrays, dates, class instances and null are not traits (null has no prototype to ask for: 0 stands in).
   if (![Object.prototype, null].includes(Object.getPrototypeOf(traits ?? 0))) invalid('traits')
@@ -40,12 +43,22 @@ export const validateIdentify = (userId: unknown, traits: unknown = {}, options?
   if (!['undefined', 'string'].includes(typeof userHash)) invalid('userHash')
   const call: IdentifyCall = { userId, email, traits: rest, userHash }
   // The replacer sees what JSON.stringify would silently drop (function, symbol) or throw on (bigint),
-  // and notes its key; a cycle throws with no key noted.
+  // a key that pollutes a prototype where a server merges traits, and objects or arrays nested past
+  // MAX_DEPTH levels, and notes the key; a cycle throws with no key noted. Depth is counted as the
+  // proxy counts it (src/proxy/item.ts), so the proxy never refuses what identify() accepted: the
+  // call is level 0, its traits level 1. `this` is the object holding `value`.
   let bad = ''
   let json: string
+  const depths = new Map<unknown, number>()
   try {
-    json = JSON.stringify(call, (key, value) => {
-      if (['function', 'symbol', 'bigint'].includes(typeof value)) throw (bad = '.' + key)
+    json = JSON.stringify(call, function (key, value) {
+      if (
+        ['function', 'symbol', 'bigint'].includes(typeof value) ||
+        ['__proto__', 'constructor', 'prototype'].includes(key) ||
+        // JSON.stringify's own holder of the call is not in the map: NaN || 0 makes the call level 0.
+        (typeof value == 'object' && depths.set(value, depths.get(this)! + 1 || 0).get(value)! > MAX_DEPTH)
+      )
+        throw (bad = '.' + key)
       return value
     })
   } catch {

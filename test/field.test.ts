@@ -153,6 +153,59 @@ describe('the keepalive budget counts the requests in flight', () => {
   })
 })
 
+describe('the keepalive budget after a back/forward-cache restore', () => {
+  const restoreFromCache = () => window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
+
+  it('no longer counts requests that will never settle (Firefox): the next hidden page has the whole budget', async () => {
+    let first = true
+    const sent = stubFetch((request) => (first ? ((first = false), new Promise<Response>(() => {})) : proxy()(request)))
+    const flameup = client()
+    const events = record(flameup)
+    for (let i = 0; i < 14; i++) await flameup.identify('a_' + i, big(3500))
+    window.dispatchEvent(new Event('pagehide'))
+    expect(sent).toHaveLength(1)
+    expect(bytes(sent[0].raw)).toBeGreaterThan(48_000)
+    restoreFromCache()
+    await until(() => events.delivered.length == 14, 'the resend')
+    // The restore's flush has ended: nothing of this page is in flight but the frozen request.
+    await flameup.flush()
+    for (let i = 0; i < 10; i++) await flameup.identify('b_' + i, big(2600))
+    window.dispatchEvent(new Event('pagehide'))
+    // The frozen request's 49 KB are not held: all ten calls (about 27 KB) go in one keepalive request.
+    const closing = sent.slice(2)
+    expect(users(closing)).toEqual([Array.from({ length: 10 }, (_, i) => 'b_' + i)])
+    expect(closing[0].init.keepalive).toBe(true)
+  })
+
+  it('is not given back twice when a request from before the freeze settles after the restore (Chromium)', async () => {
+    const answer = defer<void>()
+    let first = true
+    const sent = stubFetch(async (request) => {
+      if (first) (first = false), await answer.promise
+      return proxy()(request)
+    })
+    const flameup = client()
+    const events = record(flameup)
+    for (let i = 0; i < 14; i++) await flameup.identify('a_' + i, big(3500))
+    window.dispatchEvent(new Event('pagehide'))
+    restoreFromCache()
+    await until(() => events.delivered.length == 14, 'the resend')
+    // The restored page sent again what froze in flight (the proxy dedupes it); this page's keepalive
+    // requests are the frozen one and the resend's, both settled now or about to.
+    answer.resolve()
+    await until(() => sent.length == 2 && events.delivered.length == 14, 'the late answer')
+    await flameup.flush()
+    const before = sent.length
+    for (let i = 0; i < 30; i++) await flameup.identify('b_' + i, big(2600))
+    window.dispatchEvent(new Event('pagehide'))
+    const closing = sent.slice(before)
+    expect(closing.length).toBeGreaterThan(0)
+    expect(closing.every((request) => request.init.keepalive)).toBe(true)
+    // 30 calls of 2.6 KB are 78 KB: only what fits 64 KB goes, the budget counted once.
+    expect(keepaliveInFlight(closing)).toBeLessThanOrEqual(64_000)
+  })
+})
+
 describe('413: a batch too large for the proxy or a gateway', () => {
   /** A gateway before the proxy that refuses bodies over `limit` bytes. */
   const gateway = (limit: number) => (request: Sent) => (bytes(request.raw) > limit ? json({ error: 'Payload Too Large' }, 413) : proxy()(request))

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { FlameupError } from '../src/errors'
+import { checkItem } from '../src/proxy/item'
 import { validateIdentify } from '../src/validate'
 import { client, closeAll, items, queued, stubFetch, useClock } from './helpers'
 
@@ -131,6 +132,59 @@ describe('validateIdentify: traits', () => {
   })
 })
 
+/**
+ * Traits `levels` deep, counted as the proxy counts them (src/proxy/item.ts): the traits object
+ * is level 1, and every object or array inside it one level more. `arrays`: every even level is an array.
+ */
+const nested = (levels: number, arrays = false) => {
+  let value: unknown = { leaf: 'x' }
+  for (let level = levels - 1; level > 0; level--) value = arrays && level % 2 == 0 ? [value] : { a: value }
+  return value as Record<string, unknown>
+}
+
+describe('validateIdentify: depth and prototype keys (contract §3)', () => {
+  it('accepts traits 32 levels deep and rejects 33, objects only or with arrays', () => {
+    for (const arrays of [false, true]) {
+      accepts('u_1', nested(32, arrays))
+      expect(rejection('u_1', nested(33, arrays)).field).toMatch(/^traits/)
+    }
+  })
+
+  it('rejects thousands of levels without overflowing the stack', () => {
+    expect(rejection('u_1', nested(100_000)).field).toMatch(/^traits/)
+  })
+
+  it('agrees with the proxy on depth: what identify() accepts the proxy forwards, what it refuses the proxy refuses', () => {
+    for (const arrays of [false, true])
+      for (const levels of [31, 32, 33, 34]) {
+        const traits = nested(levels, arrays)
+        const browser = (() => {
+          try {
+            return !!validateIdentify('u_1', traits)
+          } catch {
+            return false
+          }
+        })()
+        const proxy = Array.isArray(checkItem({ messageId: 'm_1', userId: 'u_1', traits } as any))
+        expect([levels, arrays, browser]).toEqual([levels, arrays, proxy])
+        expect(browser).toBe(levels <= 32)
+      }
+  })
+
+  it.each(['__proto__', 'constructor', 'prototype'])('rejects the key %s at the top, nested in objects and in arrays', (key) => {
+    // JSON.parse makes "__proto__" an own key, as a server's JSON would; an object literal would set the prototype instead.
+    const own = () => JSON.parse('{"' + key + '": {"polluted": true}}')
+    expect(rejection('u_1', own()).field).toBe('traits.' + key)
+    expect(rejection('u_1', { plan: 'pro', outer: { inner: own() } }).field).toMatch(new RegExp('^traits.*' + key))
+    expect(rejection('u_1', { list: [1, own()] }).field).toMatch(new RegExp('^traits.*' + key))
+    expect(rejection('u_1', { [key]: 1 }).field).toBe('traits.' + key)
+  })
+
+  it('accepts those words as values and inside longer keys', () => {
+    accepts('u_1', { role: 'constructor', tags: ['__proto__', 'prototype'], prototype_url: 'x', my_constructor: 1 })
+  })
+})
+
 describe('validateIdentify: size', () => {
   it('accepts a call of about 30 KB and rejects one over 32 KB', () => {
     accepts('u_1', ofBytes(30_000))
@@ -164,6 +218,8 @@ describe('identify', () => {
       ['u_1', []],
       ['u_1', { f: () => 1 }],
       ['u_1', ofBytes(40_000)],
+      ['u_1', nested(33)],
+      ['u_1', JSON.parse('{"a":{"__proto__":{"admin":true}}}')],
     ]
     for (const [userId, traits] of bad)
       await expect((flameup.identify as any)(userId, traits)).rejects.toMatchObject({ name: 'FlameupError', code: 'invalid_argument' })
