@@ -26,7 +26,7 @@ function invalid(field: string, why = 'is invalid'): never {
 }
 
 /** Bytes of a string in UTF-8, as it goes on the wire. */
-export const utf8Length = (text: string) => new TextEncoder().encode(text).length
+export const utf8Length = (text: string) => new Blob([text]).size
 
 /**
  * Checks one identify call. Returns the call and its JSON (reused for the size check and the
@@ -65,6 +65,6 @@ export const validateIdentify = (userId: unknown, traits: unknown = {}, options?
     invalid('traits' + bad)
   }
   // Encoding is only needed near the limit: one UTF-16 unit is at most 3 bytes of UTF-8.
-  if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) invalid('traits', 'are over 32 KB')
+  if (json.length * 3 > MAX_CALL_BYTES && utf8Length(json) > MAX_CALL_BYTES) invalid('traits')
   return [call, json]
 }
