@@ -47,13 +47,13 @@ export const resolveConfig = (config: FlameupConfig): Settings => {
     if (settings[key] != null && (typeof settings[key] != 'string' || !settings[key])) invalid(key)
   const { proxyUrl, workspaceId, apiKey, apiHost } = settings
   if (proxyUrl) {
-    if (workspaceId ?? apiKey ?? apiHost) invalid('proxyUrl', 'excludes workspaceId, apiKey and apiHost')
+    if (workspaceId ?? apiKey ?? apiHost) invalid('proxyUrl')
     return settings
   }
   if (!workspaceId) invalid('workspaceId', 'or proxyUrl is required')
   // Without a key the default host would answer 401 forever; a custom host may add the header itself.
-  if (!apiKey && !apiHost) invalid('apiKey', 'or apiHost is required')
-  if (apiKey) console.warn('[flameup] apiKey is public: use proxyUrl')
+  if (!apiKey && !apiHost) invalid('apiKey')
+  if (apiKey) console.warn('[flameup]', 'apiKey is public')
   settings._peopleUrl = (apiHost || DEFAULT_API_HOST).replace(/\/+$/, '') + '/api/v1/workspaces/' + encodeURIComponent(workspaceId) + '/people'
   return settings
 }
