@@ -46,7 +46,7 @@ export const createAnswers =
             {
               messageId: call.messageId,
               userId,
-              ...(delivered ? { person: body } : { reason: retry ? 'max_attempts' : 'rejected', status, error: retry ? undefined : body }),
+              ...(delivered ? { person: body } : { reason: retry ? 'max_attempts' : 'rejected', status, error: body }),
             },
           ])
         if (nextAt) updated.push([key, { ...call, attempts, nextAt }])

@@ -95,7 +95,7 @@ export const createQueue = (
       else if (key[0] != 'q') meta[key] = value
       // A call without numeric attempts and nextAt would never be due and would hold back its user's later calls.
       else if (!(typeof value?.messageId == 'string' && typeof value.userId == 'string' && value.traits && value.attempts >= 0 && value.nextAt >= 0)) {
-        log('corrupt record', key)
+        log('corrupt', key)
         doomed.push(key)
       } else if (Date.parse(value.timestamp) > now - WEEK) {
         // A retry time set while the clock ran fast counts as now + retryMaxDelay, and is stored so:
