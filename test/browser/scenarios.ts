@@ -180,11 +180,9 @@ export function deliveryScenarios(engine: Engine) {
       await expectNoErrors(page)
     })
 
-    // Contract 4a: a call made just before location.replace, not awaited, is delivered by that page or the next.
-    // On this base the call is sometimes lost in every engine (1 run in 4 on a loaded machine): the page leaves
-    // before the call is stored. The field-delivery fix (a closing page sends what identify() accepted) owns that;
-    // un-skip here once it is merged, so that it is proven in all three engines.
-    it.skip('a call made just before location.replace (not awaited) is delivered once [skipped: needs the field-delivery fix]', async () => {
+    // Contract 4a: a call made just before location.replace, not awaited, is delivered by that page or the next
+    // (the closing page sends what identify() accepted, stored yet or not).
+    it('a call made just before location.replace (not awaited) is delivered once', async () => {
       const page = await openReady(harness.pageUrl({ ...FAST, flushInterval: 60000 }))
       await page.evaluate((url) => {
         ;(window as any).flameup.identify('replacer', { plan: 'pro' })
