@@ -73,7 +73,8 @@ const gone = async (pid) => {
 
 // Chromium's Local Network Access checks refuse an opaque-origin (sandboxed) frame's requests to
 // loopback: an artifact of serving the test page itself from 127.0.0.1, not of the sandbox. Same-origin
-// requests, all the other scenarios make, are not affected.
+// requests, all the other scenarios make, are not affected. The back/forward cache stays on, as in a
+// user's Chromium (playwright-core turns it off unless told).
 const CHROMIUM_ARGS = ['--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights']
 
 const chromiumEngine = {
@@ -81,12 +82,12 @@ const chromiumEngine = {
   offline: true,
   restart: true,
   private: 'playwright-core opens Chromium on a persistent profile; an incognito context is another launch path, not covered here',
-  bfcache: 'headless Chromium under playwright-core reloads the test page on history.back() instead of restoring it (pageshow.persisted stays false)',
+  bfcache: true,
   hiddenTabs: 'headless Chromium under playwright-core keeps every page visible: it has no background tab',
   sandbox: true,
   async launch(profile = tempDir('chromium'), options = {}) {
     const keep = !!options.keepProfile
-    let chromium = await launchChromium(profile, { keepProfile: true, args: CHROMIUM_ARGS })
+    let chromium = await launchChromium(profile, { keepProfile: true, args: CHROMIUM_ARGS, bfcache: true })
     const pages = new Set()
     const browser = {
       profile,
@@ -115,7 +116,7 @@ const chromiumEngine = {
         await gone(pid)
         await chromium.close()
         pages.clear()
-        chromium = await launchChromium(profile, { keepProfile: true, args: CHROMIUM_ARGS })
+        chromium = await launchChromium(profile, { keepProfile: true, args: CHROMIUM_ARGS, bfcache: true })
       },
       async close() {
         await chromium.close()

@@ -376,6 +376,10 @@ export function deliveryScenarios(engine: Engine) {
       await expectDelivered(harness, 1, WAIT)
       await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
       expect(await events(page, 'delivered')).toMatchObject([{ userId: 'cached' }])
+      // And a call made after the restore goes as well (flushed: this page's flushInterval is a minute).
+      await identify(page, 'after_restore', { plan: 'pro' })
+      await page.evaluate(() => (window as any).flameup.flush())
+      await expectDelivered(harness, 2, WAIT)
       expectNoDuplicates(harness)
       await expectNoErrors(page)
     })
