@@ -42,6 +42,8 @@ export interface Engine {
   bfcache: true | string
   /** true, or why the engine has no background tab (a hidden page). */
   hiddenTabs: true | string
+  /** true, or why a sandboxed (opaque-origin) iframe of the test page cannot reach the servers on 127.0.0.1. */
+  sandbox: true | string
   launch(profile?: string, options?: { keepProfile?: boolean; private?: boolean }): Promise<EngineBrowser>
 }
 

@@ -71,16 +71,23 @@ const gone = async (pid) => {
 
 // ---- Chromium: playwright-core, a persistent context on the profile directory.
 
+// Chromium's Local Network Access checks refuse an opaque-origin (sandboxed) frame's requests to
+// loopback: an artifact of serving the test page itself from 127.0.0.1, not of the sandbox. Same-origin
+// requests, all the other scenarios make, are not affected. The back/forward cache stays on, as in a
+// user's Chromium (playwright-core turns it off unless told).
+const CHROMIUM_ARGS = ['--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights']
+
 const chromiumEngine = {
   name: 'Chromium',
   offline: true,
   restart: true,
   private: 'playwright-core opens Chromium on a persistent profile; an incognito context is another launch path, not covered here',
-  bfcache: 'headless Chromium under playwright-core reloads the test page on history.back() instead of restoring it (pageshow.persisted stays false)',
+  bfcache: true,
   hiddenTabs: 'headless Chromium under playwright-core keeps every page visible: it has no background tab',
+  sandbox: true,
   async launch(profile = tempDir('chromium'), options = {}) {
     const keep = !!options.keepProfile
-    let chromium = await launchChromium(profile, { keepProfile: true })
+    let chromium = await launchChromium(profile, { keepProfile: true, args: CHROMIUM_ARGS, bfcache: true })
     const pages = new Set()
     const browser = {
       profile,
@@ -109,7 +116,7 @@ const chromiumEngine = {
         await gone(pid)
         await chromium.close()
         pages.clear()
-        chromium = await launchChromium(profile, { keepProfile: true })
+        chromium = await launchChromium(profile, { keepProfile: true, args: CHROMIUM_ARGS, bfcache: true })
       },
       async close() {
         await chromium.close()
@@ -141,6 +148,7 @@ const firefoxEngine = {
   bfcache: true,
   hiddenTabs:
     "headless Firefox ESR under puppeteer-core leaves background tabs visible, only sometimes hiding one late (1 run in 8): not deterministic, so pages are windows here",
+  sandbox: true,
   /** `options.private`: a private-browsing session (browser.privatebrowsing.autostart), as in a private window. */
   async launch(profile = tempDir('firefox'), options = {}) {
     const keep = !!options.keepProfile
@@ -256,6 +264,7 @@ const webkitEngine = {
   private: 'MiniBrowser --automation is already an ephemeral (private-like) session: every WebKit scenario runs in one',
   bfcache: true,
   hiddenTabs: true,
+  sandbox: true,
   async launch() {
     const xvfb = await startXvfb()
     let driver
@@ -335,7 +344,7 @@ const webkitEngine = {
 }
 
 /**
- * The engines the shared scenarios run in. `offline`, `restart`, `private`, `bfcache` and `hiddenTabs` are `true` where the engine can
+ * The engines the shared scenarios run in. `offline`, `restart`, `private`, `bfcache`, `hiddenTabs` and `sandbox` are `true` where the engine can
  * express that scenario, or the reason why it cannot (printed when the scenario is skipped).
  */
 export const engines = { chromium: chromiumEngine, firefox: firefoxEngine, webkit: webkitEngine }

@@ -5,6 +5,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 export declare const API_KEY: string
 export declare const WORKSPACE_ID: string
 export declare const WRONG_KEY_PATH: string
+export declare const ANY_ORIGIN_PATH: string
 export declare const PAGE_ERROR_MARK: string
 export declare const PAGE_ERRORS_KEY: string
 export declare const FAST: Record<string, unknown>
@@ -52,6 +53,7 @@ export interface Harness {
   origin: string
   proxyRequests: ProxyRequest[]
   pageUrl(config?: Record<string, unknown>, calls?: unknown[][], before?: string): string
+  sandboxUrl(config: Record<string, unknown>): string
   tagUrl(dataset?: Record<string, string>, code?: string): string
   otherUrl: string
   accepted(): ApiRequest[]

@@ -15,6 +15,8 @@ export const API_KEY = 'fl_test_key'
 export const WORKSPACE_ID = 'ws_test'
 /** Mounted next to /flameup with a key the stand-in refuses (401). */
 export const WRONG_KEY_PATH = '/flameup-wrong-key'
+/** Mounted next to /flameup with `allowedOrigins: '*'`: the proxy a sandboxed (opaque-origin, "null") frame can use. */
+export const ANY_ORIGIN_PATH = '/flameup-any-origin'
 
 /**
  * SDK timings compressed about twenty-fold, so that flushes and retries take tens of milliseconds.
@@ -79,6 +81,38 @@ const tagPage = (dataset, code) => `<!doctype html>
   ${code}
 </script>
 `
+
+/**
+ * A host page whose `<iframe sandbox="allow-scripts">` (an opaque origin, where Web Locks refuse and
+ * IndexedDB throws) loads the SDK with `config`. The frame posts to the host what it sees, as
+ * `window.__frame` entries: ['locks', origin, outcome of a Web Locks request], ['delivered', payload],
+ * ['identified', userId], ['error', line]; it identifies on a message `[userId, traits]` from the host.
+ */
+const sandboxPage = (config, origin) => {
+  const frame = `<!doctype html><meta charset="utf-8">
+<script>
+  const post = (...message) => parent.postMessage(message, '*')
+  addEventListener('error', (e) => post('error', 'pageerror: ' + e.message))
+  addEventListener('unhandledrejection', (e) => post('error', 'unhandledrejection: ' + String(e.reason)))
+</script>
+<script>${readFileSync(DIST + 'snippet.min.js', 'utf8')}</script>
+<script>
+  flameup.init(${json(config)})
+  flameup.on('delivered', (e) => post('delivered', e))
+  Promise.resolve()
+    .then(() => navigator.locks.request('flameup-test-probe', () => {}))
+    .then(() => 'granted', (error) => (error && error.name) || String(error))
+    .then((outcome) => post('locks', origin, outcome))
+  addEventListener('message', (e) => Promise.resolve(flameup.identify(...e.data)).then(() => post('identified', e.data[0])))
+</script>
+<script async src="${origin}/flameup.min.js"></script>`
+  return `<!doctype html>
+<meta charset="utf-8">
+<title>sandbox host</title>
+<script>window.__frame = []; addEventListener('message', (e) => __frame.push(e.data))</script>
+<iframe sandbox="allow-scripts" srcdoc="${frame.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"></iframe>
+`
+}
 
 const OTHER = '<!doctype html><meta charset="utf-8"><title>another page</title><p>No SDK here.</p>'
 
@@ -149,6 +183,7 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
   const proxies = {
     '/flameup': createProxyHandler({ apiKey, workspaceId, apiHost: api.url, fetch: upstreamFetch }),
     [WRONG_KEY_PATH]: createProxyHandler({ apiKey: apiKey + '_wrong', workspaceId, apiHost: api.url }),
+    [ANY_ORIGIN_PATH]: createProxyHandler({ apiKey, workspaceId, apiHost: api.url, allowedOrigins: '*' }),
   }
   /** Every request a browser made to a proxy mounted here: `{ path, method, at, messageIds, status }`. */
   const proxyRequests = []
@@ -175,6 +210,11 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
         // no-store keeps a page out of the back/forward cache; `&bfcache` lets it in (revalidated on load).
         res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': url.searchParams.has('bfcache') ? 'no-cache' : 'no-store' })
         return res.end(page(config, calls, url.searchParams.get('before') || ''))
+      }
+      if (url.pathname == '/sandbox') {
+        const config = JSON.parse(url.searchParams.get('config') || 'null') || FAST
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
+        return res.end(sandboxPage(config, origin))
       }
       if (url.pathname == '/tag') {
         const dataset = JSON.parse(url.searchParams.get('dataset') || '{}')
@@ -217,6 +257,8 @@ export async function startHarness({ apiKey = API_KEY, workspaceId = WORKSPACE_I
       '&calls=' +
       encodeURIComponent(JSON.stringify(calls)) +
       (before ? '&before=' + encodeURIComponent(before) : ''),
+    /** A host page with a sandboxed iframe running the SDK with `config` (see sandboxPage). */
+    sandboxUrl: (config) => origin + '/sandbox?config=' + encodeURIComponent(JSON.stringify(config)),
     /** The script-tag page (no stub) with `data-*` attributes from `dataset`, running `code` inline after the tag. */
     tagUrl: (dataset = { proxyUrl: '/flameup' }, code = '') =>
       origin + '/tag?dataset=' + encodeURIComponent(JSON.stringify(dataset)) + '&code=' + encodeURIComponent(code),

@@ -6,10 +6,11 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Engine, EngineBrowser, EnginePage } from './engines.mjs'
-import { FAST, WRONG_KEY_PATH, expectDelivered, expectNoDuplicates, expectNoPageErrors, startHarness, type Harness } from './server'
+import { ANY_ORIGIN_PATH, API_KEY, FAST, WORKSPACE_ID, WRONG_KEY_PATH, expectDelivered, expectNoDuplicates, expectNoPageErrors, startHarness, type Harness } from './server'
 
 const WAIT = 30000
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const HOUR = 36e5
 const ids = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => prefix + '_' + i)
 
 // ---- The SDK on a test page, over any engine (the engine-neutral twins of harness.mjs's helpers).
@@ -46,8 +47,57 @@ export const events = (page: EnginePage, name?: 'delivered' | 'dropped' | 'pause
     name ?? null,
   )
 
+/** The queued calls in the page's IndexedDB, read over a connection of the test's own (closed again). */
+export const storedCalls = (page: EnginePage): Promise<any[]> =>
+  page.evaluate(
+    () =>
+      new Promise<any[]>((resolve, reject) => {
+        const request = indexedDB.open('flameup')
+        request.onerror = () => reject(request.error)
+        request.onsuccess = () => {
+          const db = request.result
+          const all = db.transaction('queue').objectStore('queue').getAll()
+          all.onsuccess = () => {
+            db.close()
+            resolve(all.result.filter((value) => value && typeof value == 'object' && 'messageId' in value))
+          }
+          all.onerror = () => reject(all.error)
+        }
+      }),
+  )
+
 /** Page scripts (harness `before`) that break the engine before the SDK loads. */
 export const FAULTS = {
+  /** Web Locks present but refusing, as in a sandboxed iframe or an opaque origin: request throws at once. */
+  locksThrow: `LockManager.prototype.request = function () { throw new DOMException('Web Locks refused by the test', 'SecurityError') }`,
+  /** ...or request returns a promise that rejects (Chromium's sandboxed iframe). */
+  locksReject: `LockManager.prototype.request = function () { return Promise.reject(new DOMException('Web Locks refused by the test', 'SecurityError')) }`,
+  /**
+   * WebKit-style lost connection: after `__loseConnections()`, every connection opened so far throws
+   * InvalidStateError from transaction(), with no close event; a fresh open works.
+   */
+  loseConnections: `{
+    const opened = []
+    const dead = new WeakSet()
+    const open = IDBFactory.prototype.open
+    IDBFactory.prototype.open = function (...args) {
+      const request = open.apply(this, args)
+      request.addEventListener('success', () => opened.push(request.result))
+      return request
+    }
+    const transaction = IDBDatabase.prototype.transaction
+    IDBDatabase.prototype.transaction = function (...args) {
+      if (dead.has(this)) throw new DOMException('The database connection is closing.', 'InvalidStateError')
+      return transaction.apply(this, args)
+    }
+    window.__loseConnections = () => opened.forEach((db) => dead.add(db))
+  }`,
+  /** Date.now() runs `window.__offset` ms ahead of the real clock (a wrong wall clock, corrected later). */
+  clock: `{
+    const now = Date.now
+    window.__offset = 0
+    Date.now = () => now() + window.__offset
+  }`,
   /** Older Safari (before 15.4), some embedded views: no Web Locks at all. */
   noLocks: `Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined })`,
   /** IndexedDB.open throws at once (a blocked or missing factory). */
@@ -180,11 +230,9 @@ export function deliveryScenarios(engine: Engine) {
       await expectNoErrors(page)
     })
 
-    // Contract 4a: a call made just before location.replace, not awaited, is delivered by that page or the next.
-    // On this base the call is sometimes lost in every engine (1 run in 4 on a loaded machine): the page leaves
-    // before the call is stored. The field-delivery fix (a closing page sends what identify() accepted) owns that;
-    // un-skip here once it is merged, so that it is proven in all three engines.
-    it.skip('a call made just before location.replace (not awaited) is delivered once [skipped: needs the field-delivery fix]', async () => {
+    // Contract 4a: a call made just before location.replace, not awaited, is delivered by that page or the next
+    // (the closing page sends what identify() accepted, stored yet or not).
+    it('a call made just before location.replace (not awaited) is delivered once', async () => {
       const page = await openReady(harness.pageUrl({ ...FAST, flushInterval: 60000 }))
       await page.evaluate((url) => {
         ;(window as any).flameup.identify('replacer', { plan: 'pro' })
@@ -328,6 +376,211 @@ export function deliveryScenarios(engine: Engine) {
       await expectDelivered(harness, 1, WAIT)
       await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
       expect(await events(page, 'delivered')).toMatchObject([{ userId: 'cached' }])
+      // And a call made after the restore goes as well (flushed: this page's flushInterval is a minute).
+      await identify(page, 'after_restore', { plan: 'pro' })
+      await page.evaluate(() => (window as any).flameup.flush())
+      await expectDelivered(harness, 2, WAIT)
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
+    // ---- The field cases of contract 4a (issue 9) the engine can express; faults come from page scripts.
+
+    // Web Locks that throw or reject count as absent: the lease takes over, and the call goes within flushInterval, not at unload.
+    it.each([
+      ['throws', FAULTS.locksThrow, 'SecurityError'],
+      ['rejects', FAULTS.locksReject, 'SecurityError'],
+    ])('Web Locks request %s (sandbox-like): the call is delivered while the page stays open', async (_, fault, name) => {
+      const page = await openReady(harness.pageUrl(FAST, [], fault))
+      expect(await page.evaluate(() => Promise.resolve().then(() => navigator.locks.request('probe', () => {})).then(() => 'granted', (error) => error.name))).toBe(name)
+      await identify(page, 'locked_out', { plan: 'pro' })
+
+      await expectDelivered(harness, 1, WAIT)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      expect(await events(page, 'delivered')).toMatchObject([{ userId: 'locked_out' }])
+      // The page never left: no unload sent it.
+      expect(await page.evaluate(() => document.visibilityState)).toBe('visible')
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
+    // A real `<iframe sandbox="allow-scripts">`: an opaque origin, where Web Locks refuse and IndexedDB is closed to it.
+    for (const [mode, proxy] of [
+      ['proxy', true],
+      ['direct', false],
+    ] as const)
+      itWhere(engine, engine.sandbox, `sandboxed iframe, ${mode} mode: delivered within flushInterval`, async () => {
+        const { proxyUrl, ...timings } = FAST
+        const config = proxy
+          ? { ...FAST, proxyUrl: harness.origin + ANY_ORIGIN_PATH }
+          : { ...timings, workspaceId: WORKSPACE_ID, apiKey: API_KEY, apiHost: harness.api.url }
+        const page = await newPage()
+        await page.goto(harness.sandboxUrl(config))
+        const frame = () => page.evaluate(() => (window as any).__frame as any[][])
+        // The condition itself: an opaque origin, whose Web Locks refuse.
+        await expect.poll(async () => (await frame()).find(([kind]) => kind == 'locks'), { timeout: WAIT }).toEqual(['locks', 'null', 'SecurityError'])
+        await page.evaluate((userId) => document.querySelector('iframe')!.contentWindow!.postMessage([userId, { plan: 'pro' }], '*'), 'sandbox_' + mode)
+
+        await expectDelivered(harness, 1, WAIT)
+        await expect.poll(async () => (await frame()).filter(([kind]) => kind == 'delivered').length, { timeout: WAIT }).toBe(1)
+        expect((await frame()).filter(([kind]) => kind == 'error')).toEqual([])
+        expectNoDuplicates(harness)
+      })
+
+    it("logout wipe: another page's deleteDatabase('flameup') is not blocked by an open Flameup tab, and a tab opened meanwhile keeps IndexedDB", async () => {
+      const a = await openReady(harness.pageUrl())
+      await identify(a, 'before_wipe', { plan: 'pro' })
+      await expectDelivered(harness, 1, WAIT)
+      harness.api.setFaults({ down: true })
+
+      // A logout wipe from a page of the origin without the SDK, not awaited; a Flameup tab opens while it runs.
+      const other = await newPage()
+      await other.goto(harness.otherUrl)
+      await other.evaluate(() => {
+        const outcome: string[] = ((window as any).__wipe = [])
+        const request = indexedDB.deleteDatabase('flameup')
+        request.onblocked = () => outcome.push('blocked')
+        request.onsuccess = () => outcome.push('deleted')
+        request.onerror = () => outcome.push('error')
+      })
+      const c = await openReady(harness.pageUrl())
+      const took = await c.evaluate(() => {
+        const started = performance.now()
+        return (window as any).flameup.identify('after_wipe', { plan: 'pro' }).then(() => performance.now() - started)
+      })
+      await expect.poll(() => other.evaluate(() => (window as any).__wipe), { timeout: WAIT }).toEqual(['deleted'])
+      // A blocked open gives up after 10 s; this one never waited for it.
+      expect(took).toBeLessThan(5000)
+
+      // Stored in IndexedDB, not in memory: a reload still has it.
+      await reloadReady(c)
+      expect(await pending(c)).toBe(1)
+      expect((await storedCalls(c)).map((call) => call.userId)).toEqual(['after_wipe'])
+      harness.api.setFaults({})
+      await expectDelivered(harness, 2, WAIT)
+      await expect.poll(() => pending(c), { timeout: WAIT }).toBe(0)
+      expectNoDuplicates(harness)
+      await expectNoErrors(a, c)
+    })
+
+    it('a connection lost WebKit-style (InvalidStateError, no close event) is reopened: later calls survive a reload', async () => {
+      harness.api.setFaults({ down: true })
+      const page = await openReady(harness.pageUrl(FAST, [], FAULTS.loseConnections))
+      await identifyMany(page, ['lost_0', 'lost_1'])
+      await page.evaluate(() => (window as any).__loseConnections())
+      await identifyMany(page, ['lost_2', 'lost_3'])
+
+      await reloadReady(page)
+      expect(await pending(page)).toBe(4)
+      harness.api.setFaults({})
+      await expectDelivered(harness, 4, WAIT)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
+    it('quota error mid-session: pending() and flush() stay truthful and the page delivers all 5 calls', async () => {
+      harness.api.setFaults({ down: true })
+      const page = await openReady(harness.pageUrl())
+      await identifyMany(page, ['quota_0', 'quota_1', 'quota_2'])
+      await expect.poll(() => harness.proxyRequests.length, { timeout: WAIT }).toBeGreaterThan(0)
+      expect(await storedCalls(page)).toHaveLength(3)
+      await page.evaluate(() => {
+        IDBObjectStore.prototype.put = () => {
+          throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+        }
+      })
+      await identifyMany(page, ['quota_3', 'quota_4'])
+      expect(await pending(page)).toBe(5)
+
+      harness.api.setFaults({})
+      await page.evaluate(() => (window as any).flameup.flush())
+      await expectDelivered(harness, 5, WAIT)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      // Delivered by this page, not left to the next load.
+      expect((await events(page, 'delivered')).map((payload) => payload.userId).sort()).toEqual(ids('quota', 5))
+      expect(await events(page, 'dropped')).toEqual([])
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
+    it('two 20 KB calls of one user within flushInterval go as two items (no merge over 32 KB), and both are delivered', async () => {
+      const page = await openReady(harness.pageUrl())
+      await page.evaluate(() =>
+        Promise.all([
+          (window as any).flameup.identify('m_1', { notes_a: 'a'.repeat(20000) }),
+          (window as any).flameup.identify('m_1', { notes_b: 'b'.repeat(20000) }),
+        ]).then(() => {}),
+      )
+      await expect.poll(() => harness.acceptedCount('m_1'), { timeout: WAIT }).toBe(2)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      expect(await events(page, 'dropped')).toEqual([])
+      // Nothing refused or retried: the API saw each item once.
+      expect(harness.api.requests.map((entry) => entry.status)).toEqual([201, 200])
+      expect(Object.keys(harness.api.people.get('m_1').attributes).sort()).toEqual(['notes_a', 'notes_b'])
+      // One user twice by design: each messageId once.
+      expect(harness.duplicates().messageIds).toEqual([])
+      await expectNoErrors(page)
+    })
+
+    it('413 from a gateway limiting bodies to 30,000 bytes: 20 calls of 1.9 KB in one flush window are split and all arrive', async () => {
+      await harness.close()
+      harness = await startHarness({ maxBody: 30_000 })
+      const page = await openReady(harness.pageUrl({ ...FAST, flushInterval: 500 }))
+      const users = ids('big', 20)
+      await identifyMany(page, users, { notes: 'n'.repeat(1900) })
+
+      await expectDelivered(harness, 20, WAIT)
+      // The whole batch met the gateway's 413 once, then went in halves.
+      expect(harness.proxyRequests.filter((request) => request.status == 413).map((request) => request.messageIds.length)).toEqual([20])
+      await expect.poll(() => events(page, 'delivered').then((delivered) => delivered.length), { timeout: WAIT }).toBe(20)
+      expect(await events(page, 'dropped')).toEqual([])
+      expect(new Set(harness.accepted().map((entry) => entry.userId))).toEqual(new Set(users))
+      expectNoDuplicates(harness)
+      await expectNoErrors(page)
+    })
+
+    it('clock corrected backwards within a page: the later identify wins the merge', async () => {
+      harness.api.setFaults({ down: true })
+      const page = await openReady(harness.pageUrl(FAST, [], FAULTS.clock))
+      await page.evaluate((ms) => ((window as any).__offset = ms), HOUR)
+      await identify(page, 'clock_user', { plan: 'pro' })
+      await page.evaluate(() => ((window as any).__offset = 0))
+      await identify(page, 'clock_user', { plan: 'enterprise' })
+      harness.api.setFaults({})
+      await page.evaluate(() => (window as any).flameup.flush())
+      await expect.poll(() => harness.api.people.get('clock_user')?.attributes.plan, { timeout: WAIT }).toBe('enterprise')
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
+      expect(harness.api.people.get('clock_user').attributes.plan).toBe('enterprise')
+      await expectNoErrors(page)
+    })
+
+    it('a retry time set while the clock ran 2 h fast: after the correction the call goes within retryMaxDelay', async () => {
+      harness.api.setFaults({ status: 503 })
+      // Retries 2 s apart, so that no request is in flight when the page corrects its clock.
+      const page = await openReady(harness.pageUrl({ ...FAST, retryBaseDelay: 2000, retryMaxDelay: 2000 }, [], FAULTS.clock))
+      await page.evaluate((ms) => ((window as any).__offset = ms), 2 * HOUR)
+      await identify(page, 'fast_clock', { plan: 'pro' })
+      // In the page, as soon as the 503 is recorded (a retry time 2 h ahead of the real clock): the clock is corrected.
+      const nextAt = await page.evaluate(async () => {
+        for (;;) {
+          const calls = await new Promise<any[]>((resolve) => {
+            const request = indexedDB.open('flameup')
+            request.onsuccess = () => {
+              const all = request.result.transaction('queue').objectStore('queue').getAll()
+              all.onsuccess = () => (request.result.close(), resolve(all.result.filter((value) => value?.messageId)))
+            }
+          })
+          if (calls[0]?.attempts > 0) return ((window as any).__offset = 0), calls[0].nextAt as number
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      })
+      expect(nextAt).toBeGreaterThan(Date.now() + HOUR)
+      harness.api.setFaults({})
+      await page.evaluate(() => (window as any).flameup.flush())
+
+      await expectDelivered(harness, 1, WAIT)
+      await expect.poll(() => pending(page), { timeout: WAIT }).toBe(0)
       expectNoDuplicates(harness)
       await expectNoErrors(page)
     })
