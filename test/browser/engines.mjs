@@ -27,6 +27,11 @@ export const XVFB = process.env.XVFB_PATH || '/usr/bin/Xvfb'
 
 const TIMEOUT = 60000
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+/** `promise`, or nothing once `ms` have passed; no timer is left behind. */
+const within = (promise, ms) => {
+  let timer
+  return Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer))
+}
 const tempDir = (name) => mkdtempSync(join(tmpdir(), 'flameup-' + name + '-'))
 
 /** What the test page kept in sessionStorage about errors that reached it uncaught (see harness.mjs). */
@@ -223,11 +228,15 @@ const startXvfb = () =>
   })
 
 const stopChild = async (child) => {
-  if (child.exitCode != null || child.signalCode != null) return
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-  await exited(child)
-  clearTimeout(timer)
+  if (child.exitCode == null && child.signalCode == null) {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+    await exited(child)
+    clearTimeout(timer)
+  }
+  // A grandchild (MiniBrowser under WebKitWebDriver) may still hold our end of a pipe: an open
+  // stream would keep the test worker alive after its last test.
+  child.stdio.forEach((stream) => stream?.destroy())
 }
 
 /** Starts WebKitWebDriver on a free port on 127.0.0.1 and waits until it answers /status. */
@@ -335,7 +344,8 @@ const webkitEngine = {
         throw new Error('WebKit: ' + webkitEngine.restart)
       },
       async close() {
-        await driver.quit().catch(() => {})
+        // A session that no longer answers must not hold the run: the driver is stopped either way.
+        await within(driver.quit().catch(() => {}), 15000)
         await server.stop()
         await xvfb.stop()
       },
