@@ -142,6 +142,8 @@ export async function benchNavigateAfterIdentify({ loads = 100 } = {}) {
 export const formatNavigateAfterIdentify = (result) =>
   `calls lost when the page navigates right after identify: ${result.lost} of ${result.loads} fresh loads (target 0); ` +
   `${result.sentByClosingPage} sent by the closing page itself, the rest by the next page; ${result.duplicated} duplicated`
+
+/**
  * Page scripts that inject IndexedDB faults on demand: `__quota(k)` makes the next `k` puts throw
  * QuotaExceededError, `__loseConnections()` makes every connection opened so far throw
  * InvalidStateError on transaction() (WebKit's lost connection, no close event).
