@@ -1,13 +1,11 @@
 // The built `flameup-proxy` CLI as a child process in front of the local API stand-in, over real
 // HTTP on 127.0.0.1. dist/proxy-cli.mjs is rebuilt first when a proxy source is newer.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { CLI, ROOT, cleanEnv, ensureBuilt } from './proxy-processes'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const CLI = join(ROOT, 'dist/proxy-cli.mjs')
 const KEY = 'sk_http_test_5f2e9c1d7a'
 const WORKSPACE = 'ws_http'
 const APP = 'http://app.localhost:3000'
@@ -22,23 +20,6 @@ interface Api {
   close(): Promise<void>
 }
 
-/** Rebuilds the CLI with the project's own rollup settings when a source it bundles changed. */
-const ensureBuilt = async () => {
-  const sources = [
-    ...readdirSync(join(ROOT, 'src/proxy')).map((name) => join(ROOT, 'src/proxy', name)),
-    ...['validate.ts', 'errors.ts', 'types.ts'].map((name) => join(ROOT, 'src', name)),
-  ]
-  const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs))
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest) return
-  const { rollup } = await import('rollup')
-  const { default: configs } = await import(pathToFileURL(join(ROOT, 'rollup.config.mjs')).href)
-  const config = configs.find((entry: { output: { file: string } }) => entry.output.file == 'dist/proxy-cli.mjs')
-  const bundle = await rollup(config)
-  await bundle.write({ ...config.output, file: CLI })
-  await bundle.close()
-}
-
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(FLAMEUP_|PORT$|HOST$)/.test(name)))
 
 const children = new Set<ChildProcess>()
 

@@ -3,12 +3,12 @@
 // with an injected fetch; the second the built CLI (dist/proxy-cli.mjs) over real HTTP on 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHmac } from 'node:crypto'
-import { existsSync, readdirSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { CLI, ROOT, cleanEnv, ensureBuilt } from './proxy-processes'
 import { createProxyHandler, type ProxyOptions } from '../src/proxy/index'
 import { createLimiter } from '../src/proxy/limit'
 
@@ -396,27 +396,8 @@ describe('what each item may hold', () => {
 // ---------------------------------------------------------------------------------------------
 // Over real HTTP, against the built CLI.
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const CLI = join(ROOT, 'dist/proxy-cli.mjs')
 const WORKSPACE = 'ws_sec'
 
-/** Rebuilds the CLI with the project's own rollup settings when a source it bundles changed. */
-const ensureBuilt = async () => {
-  const sources = [
-    ...readdirSync(join(ROOT, 'src/proxy')).map((name) => join(ROOT, 'src/proxy', name)),
-    ...['validate.ts', 'errors.ts', 'types.ts'].map((name) => join(ROOT, 'src', name)),
-  ]
-  const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs))
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest) return
-  const { rollup } = await import('rollup')
-  const { default: configs } = await import(pathToFileURL(join(ROOT, 'rollup.config.mjs')).href)
-  const config = configs.find((entry: { output: { file: string } }) => entry.output.file == 'dist/proxy-cli.mjs')
-  const bundle = await rollup(config)
-  await bundle.write({ ...config.output, file: CLI })
-  await bundle.close()
-}
-
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(FLAMEUP_|PORT$|HOST$)/.test(name)))
 const children = new Set<ChildProcess>()
 const sockets = new Set<Socket>()
 
