@@ -9,6 +9,8 @@ export interface EnginePage {
   /** Navigates and waits for the load event. */
   goto(url: string): Promise<void>
   reload(): Promise<void>
+  /** Goes back one entry in the tab's history (a page in the back/forward cache is restored from it). */
+  back(): Promise<void>
   /** Runs `fn(arg)` in the page (its source is sent, so it must not use anything from Node); awaits its promise. */
   evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R>
   /** What reached the test page uncaught in this tab, kept across its reloads and navigations (harness.mjs). */

@@ -103,6 +103,7 @@ const chromiumEngine = {
           raw,
           goto: (url) => raw.goto(url).then(() => {}),
           reload: () => raw.reload().then(() => {}),
+          back: () => raw.evaluate(() => history.back()).then(() => {}),
           evaluate: (fn, arg) => raw.evaluate(fn, arg),
           errors: () => raw.evaluate(readErrors, PAGE_ERRORS_KEY),
           close: async () => {
@@ -173,6 +174,7 @@ const firefoxEngine = {
           raw,
           goto: (url) => raw.goto(url).then(() => {}),
           reload: () => raw.reload().then(() => {}),
+          back: () => raw.evaluate(() => history.back()).then(() => {}),
           evaluate: (fn, arg) => raw.evaluate(fn, arg),
           errors: () => raw.evaluate(readErrors, PAGE_ERRORS_KEY),
           close: () => raw.close().catch(() => {}),
@@ -327,6 +329,9 @@ const webkitEngine = {
           raw: driver,
           goto: (url) => inWindow(handle, () => driver.get(url)),
           reload: () => inWindow(handle, () => driver.navigate().refresh()),
+          // WebDriver's own Back: history.back() inside an async script sometimes left WebKitWebDriver
+          // waiting forever for a script whose page had gone into the back/forward cache.
+          back: () => inWindow(handle, () => driver.navigate().back()),
           evaluate: (fn, arg) => evaluate(handle, fn, arg),
           errors: () => evaluate(handle, readErrors, PAGE_ERRORS_KEY),
           close: () =>

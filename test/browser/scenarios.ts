@@ -369,7 +369,7 @@ export function deliveryScenarios(engine: Engine) {
       // Leaving hides the page: it sends its queue with keepalive, and the dead API answers while it is frozen.
       await page.goto(harness.otherUrl)
       await expect.poll(() => harness.proxyRequests.map((entry) => entry.status), { timeout: WAIT }).toEqual([502])
-      await page.evaluate(() => history.back())
+      await page.back()
       await expect.poll(() => page.evaluate(() => (window as any).__restored).catch(() => undefined), { timeout: WAIT }).toBe(true)
 
       harness.api.setFaults({})
