@@ -1,10 +1,9 @@
 // The built `flameup-proxy` CLI as a child process in front of the local API stand-in, over real
 // HTTP on 127.0.0.1. dist/proxy-cli.mjs is rebuilt first when a proxy source is newer.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { CLI, ROOT, cleanEnv, ensureBuilt } from './proxy-processes'
+import { ROOT, ensureBuilt, killChildren, runCli, startCli } from './proxy-processes'
 
 const KEY = 'sk_http_test_5f2e9c1d7a'
 const WORKSPACE = 'ws_http'
@@ -19,37 +18,6 @@ interface Api {
   reset(): void
   close(): Promise<void>
 }
-
-
-const children = new Set<ChildProcess>()
-
-/** Starts the CLI; resolves with its URL once it prints the listening line. */
-const startCli = (env: Record<string, string>) =>
-  new Promise<{ child: ChildProcess; url: string; stderr: string[] }>((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    children.add(child)
-    const stderr: string[] = []
-    let stdout = ''
-    child.stderr!.on('data', (chunk) => stderr.push(String(chunk)))
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk
-      const match = /listening on (http:\/\/\S+)/.exec(stdout)
-      if (match) resolve({ child, url: match[1], stderr })
-    })
-    child.once('exit', (code) => reject(new Error('flameup-proxy exited with ' + code + ': ' + stderr.join(''))))
-  })
-
-/** Runs the CLI to its exit. */
-const runCli = (env: Record<string, string>) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CLI], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    children.add(child)
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (chunk) => (stdout += chunk))
-    child.stderr!.on('data', (chunk) => (stderr += chunk))
-    child.once('close', (code) => resolve({ code, stdout, stderr }))
-  })
 
 let api: Api
 let proxy: Awaited<ReturnType<typeof startCli>>
@@ -105,7 +73,7 @@ beforeAll(async () => {
 beforeEach(() => api.reset())
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  killChildren()
   await api?.close()
 })
 

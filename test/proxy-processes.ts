@@ -55,6 +55,18 @@ export const startCli = (env: Record<string, string>) =>
     child.once('exit', (code) => reject(new Error('flameup-proxy exited with ' + code + ': ' + stderr.join(''))))
   })
 
+/** Runs the CLI to its exit, with exactly `env` on top of the cleaned environment. */
+export const runCli = (env: Record<string, string>) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (chunk) => (stdout += chunk))
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+
 /** A free TCP port on 127.0.0.1 (the kernel's pick, released for the caller to bind). */
 export const freePort = () =>
   new Promise<number>((resolve, reject) => {
