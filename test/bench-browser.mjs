@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url'
 import { launchChromium } from './browser/chromium.mjs'
 import { mulberry32 } from '../demo/api.mjs'
-import { gotoReady, identifyMany, pending, reloadReady, startHarness, waitFor } from './browser/harness.mjs'
+import { LOSE_CONNECTIONS, gotoReady, identifyMany, pending, reloadReady, startHarness, waitFor } from './browser/harness.mjs'
 
 const SECOND = 1000
 
@@ -147,36 +147,21 @@ export const formatNavigateAfterIdentify = (result) =>
   `${result.sentByClosingPage} sent by the closing page itself, the rest by the next page; ${result.duplicated} duplicated`
 
 /**
- * Page scripts that inject IndexedDB faults on demand: `__quota(k)` makes the next `k` puts throw
- * QuotaExceededError, `__loseConnections()` makes every connection opened so far throw
- * InvalidStateError on transaction() (WebKit's lost connection, no close event).
+ * Page script that injects IndexedDB faults on demand: `__quota(k)` makes the next `k` puts throw
+ * QuotaExceededError, and `__loseConnections()` (harness.mjs) makes every connection opened so far
+ * throw InvalidStateError on transaction() (WebKit's lost connection, no close event). Two quota
+ * errors in a row fail an operation and its retry on a fresh connection: the page runs on in memory.
  */
-const storageFaults = () => {
+const STORAGE_FAULTS = `{
   let quota = 0
   const put = IDBObjectStore.prototype.put
   IDBObjectStore.prototype.put = function (...args) {
-    if (quota > 0 && quota--) {
-      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
-    }
+    if (quota > 0 && quota--) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
     return put.apply(this, args)
   }
-  const opened = []
-  const dead = new WeakSet()
-  const open = IDBFactory.prototype.open
-  IDBFactory.prototype.open = function (...args) {
-    const request = open.apply(this, args)
-    request.addEventListener('success', () => opened.push(request.result))
-    return request
-  }
-  const transaction = IDBDatabase.prototype.transaction
-  IDBDatabase.prototype.transaction = function (...args) {
-    if (dead.has(this)) throw new DOMException('The database connection is closing.', 'InvalidStateError')
-    return transaction.apply(this, args)
-  }
-  // Two in a row fail an operation and its retry on a fresh connection: the page runs on in memory.
   window.__quota = (k) => (quota = k)
-  window.__loseConnections = () => opened.splice(0).forEach((db) => dead.add(db))
 }
+${LOSE_CONNECTIONS}`
 
 /** From a tab without the SDK: upgrades 'flameup' to its next version (another release's tab), then closes. */
 const upgradeDatabase = () =>
@@ -214,7 +199,7 @@ export async function benchChaosStorage({ calls = 300, tabs = 4, waves = 5, fail
   let injecting = true
   try {
     harness.api.setFaults({ failRate })
-    await browser.context.addInitScript(storageFaults)
+    await browser.context.addInitScript({ content: STORAGE_FAULTS })
     const pages = await Promise.all(Array.from({ length: tabs }, () => browser.context.newPage()))
     // With debug on, the SDK says when a page falls back to memory.
     const inMemory = new Set()

@@ -7,6 +7,8 @@ export declare const WORKSPACE_ID: string
 export declare const WRONG_KEY_PATH: string
 export declare const ANY_ORIGIN_PATH: string
 export declare const PAGE_ERROR_MARK: string
+/** Page script: after `__loseConnections()`, connections opened so far throw InvalidStateError from transaction(). */
+export declare const LOSE_CONNECTIONS: string
 export declare const PAGE_ERRORS_KEY: string
 export declare const FAST: Record<string, unknown>
 

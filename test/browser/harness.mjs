@@ -24,6 +24,28 @@ export const ANY_ORIGIN_PATH = '/flameup-any-origin'
  */
 export const FAST = { proxyUrl: '/flameup', flushInterval: 100, retryBaseDelay: 50, retryMaxDelay: 1000, maxAttempts: 100 }
 
+/**
+ * Page script (source text, for a page URL's `before` or an init script): a WebKit-style lost
+ * connection. After `__loseConnections()`, every IndexedDB connection opened so far throws
+ * InvalidStateError from transaction(), with no close event; a fresh open works.
+ */
+export const LOSE_CONNECTIONS = `{
+  const opened = []
+  const dead = new WeakSet()
+  const open = IDBFactory.prototype.open
+  IDBFactory.prototype.open = function (...args) {
+    const request = open.apply(this, args)
+    request.addEventListener('success', () => opened.push(request.result))
+    return request
+  }
+  const transaction = IDBDatabase.prototype.transaction
+  IDBDatabase.prototype.transaction = function (...args) {
+    if (dead.has(this)) throw new DOMException('The database connection is closing.', 'InvalidStateError')
+    return transaction.apply(this, args)
+  }
+  window.__loseConnections = () => opened.splice(0).forEach((db) => dead.add(db))
+}`
+
 /** Lines the test page prints when something reaches it uncaught. */
 export const PAGE_ERROR_MARK = '[flameup-test]'
 

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Engine, EngineBrowser, EnginePage } from './engines.mjs'
-import { ANY_ORIGIN_PATH, API_KEY, FAST, WORKSPACE_ID, WRONG_KEY_PATH, expectDelivered, expectNoDuplicates, expectNoPageErrors, startHarness, type Harness } from './server'
+import { ANY_ORIGIN_PATH, API_KEY, FAST, LOSE_CONNECTIONS, WORKSPACE_ID, WRONG_KEY_PATH, expectDelivered, expectNoDuplicates, expectNoPageErrors, startHarness, type Harness } from './server'
 
 const WAIT = 30000
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -76,22 +76,7 @@ export const FAULTS = {
    * WebKit-style lost connection: after `__loseConnections()`, every connection opened so far throws
    * InvalidStateError from transaction(), with no close event; a fresh open works.
    */
-  loseConnections: `{
-    const opened = []
-    const dead = new WeakSet()
-    const open = IDBFactory.prototype.open
-    IDBFactory.prototype.open = function (...args) {
-      const request = open.apply(this, args)
-      request.addEventListener('success', () => opened.push(request.result))
-      return request
-    }
-    const transaction = IDBDatabase.prototype.transaction
-    IDBDatabase.prototype.transaction = function (...args) {
-      if (dead.has(this)) throw new DOMException('The database connection is closing.', 'InvalidStateError')
-      return transaction.apply(this, args)
-    }
-    window.__loseConnections = () => opened.forEach((db) => dead.add(db))
-  }`,
+  loseConnections: LOSE_CONNECTIONS,
   /** Date.now() runs `window.__offset` ms ahead of the real clock (a wrong wall clock, corrected later). */
   clock: `{
     const now = Date.now
